@@ -1,0 +1,108 @@
+"""The model adapter contract: three batch methods and `info`.
+
+Every method takes a list of requests and returns a list of results in the same order. Adapters
+are free to reorder work internally (sort by length, batch, cache) but never the output.
+
+Worked example, for a model whose tokenizer splits "The cat sat" as ["The", " cat", " sat"]:
+
+    lm.loglikelihood([LoglikelihoodRequest(context="The cat", continuation=" sat")])
+    -> [Loglikelihood(logprob=-2.31, is_greedy=True, n_tokens=1)]
+
+`logprob` is log P(" sat" | "The cat"), natural log, summed over the continuation's tokens;
+`is_greedy` says whether every continuation token was the argmax at its position.
+
+    lm.loglikelihood_rolling(["The cat sat."])
+    -> [RollingLoglikelihood(logprob=-14.2, n_tokens=4)]
+
+is the log-probability of the whole text, every token predicted exactly once, the first one
+conditioned on BOS (see harness.tokens.rolling_windows).
+
+    lm.generate([GenerationRequest(prompt="Once upon", max_new_tokens=8, stop=("\\n",))])
+    -> [Generation(texts=(" a time there was",))]
+
+returns `n` continuations per request (the prompt not included), each cut before the first stop
+sequence. Greedy decoding unless `temperature > 0`; sampling is seeded by `seed`, so the same
+request gives the same texts whatever else is in the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class LoglikelihoodRequest:
+    context: str
+    continuation: str
+
+
+@dataclass(frozen=True)
+class Loglikelihood:
+    logprob: float  # sum of natural-log probabilities of the continuation tokens
+    is_greedy: bool  # every continuation token is the argmax at its position
+    n_tokens: int  # number of continuation tokens scored
+
+
+@dataclass(frozen=True)
+class RollingLoglikelihood:
+    logprob: float  # sum of natural-log probabilities of every token of the text
+    n_tokens: int
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    max_new_tokens: int = 32
+    stop: tuple[str, ...] = ()
+    temperature: float = 0.0  # 0 means greedy decoding
+    top_p: float = 1.0
+    n: int = 1  # continuations to draw for this prompt, in one batched call
+    seed: int | None = None  # required when temperature > 0 for reproducible (and cacheable) samples
+    # Render the prompt through the tokenizer's chat template as one user turn (models that have one).
+    chat: bool = False
+
+    @property
+    def sampled(self) -> bool:
+        return self.temperature > 0
+
+
+@dataclass(frozen=True)
+class Generation:
+    texts: tuple[str, ...]  # `n` continuations, prompt excluded, cut at the first stop sequence
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    adapter: str
+    n_parameters: int | None
+    tokenizer: str
+    max_length: int
+    # Hash of the weights and config (and of settings that change outputs, such as dtype). Used as
+    # the cache namespace and recorded in results; computing it must not load the model.
+    fingerprint: str
+    dtype: str | None = None
+    device: str | None = None
+    has_chat_template: bool = False
+    # The preset asks for prompts to go through the chat template (GenerationRequest.chat and
+    # suites that build prompts read this; it is part of their protocol id).
+    chat: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@runtime_checkable
+class LanguageModel(Protocol):
+    """What every model adapter implements. See the module docstring for worked examples."""
+
+    @property
+    def info(self) -> ModelInfo: ...
+
+    def loglikelihood(self, requests: list[LoglikelihoodRequest]) -> list[Loglikelihood]: ...
+
+    def loglikelihood_rolling(self, texts: list[str]) -> list[RollingLoglikelihood]: ...
+
+    def generate(self, requests: list[GenerationRequest]) -> list[Generation]: ...

@@ -1,0 +1,61 @@
+"""`harness` command line. Subcommands are listed once, here, and imported only when used."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from harness import __version__
+from harness.errors import HarnessError
+
+# name -> (module with add_arguments/main, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("harness.commands.run", "evaluate suites on a model"),
+    "list": ("harness.commands.listing", "list the built-in suites and model presets"),
+}
+
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description="Offline safety and evaluation harness for language models.")
+    parser.add_argument("--version", action="version", version=f"harness {__version__}")
+    parser.add_argument(
+        "--online",
+        action="store_true",
+        help="allow Hugging Face libraries to reach the network (by default they are set offline, "
+        "so a missing model fails at once)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (module, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module).add_arguments(command)
+        command.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.online:
+        for var in OFFLINE_VARIABLES:
+            os.environ.setdefault(var, "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        return int(importlib.import_module(args._module).main(args) or 0)
+    except HarnessError as e:
+        print(f"harness: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("harness: interrupted; results so far are journaled, run the same command again to continue", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

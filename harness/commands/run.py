@@ -1,0 +1,82 @@
+"""`harness run SUITE [SUITE ...] --model M`: evaluate, journal, and summarise."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.cache import default_cache_dir
+from harness.runner import RunOptions, run
+
+
+def batch_size(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {value!r}") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("suites", nargs="+", metavar="SUITE", help="suite names (see `harness list`) or suite YAML files")
+    parser.add_argument("--model", required=True, help="a preset name, a preset YAML, a model folder or a GGUF file")
+    parser.add_argument("--data", type=Path, help="evaluate this file instead of the suite's built-in data")
+    parser.add_argument("--limit", type=int, help="evaluate only the first N items, in source order")
+    parser.add_argument("--out", type=Path, default=Path("results") / "latest", help="output folder (default: results/latest)")
+    parser.add_argument("--seed", type=int, default=1234, help="seed for sampling and bootstrap (default: 1234)")
+    parser.add_argument("--batch-size", type=batch_size, help="sequences per forward pass, or 'auto'")
+    parser.add_argument("--max-length", type=int, help="model context length in tokens (default: the preset's)")
+    parser.add_argument("--device", choices=["cpu", "cuda", "mps"], help="where the model runs")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="model precision")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="cache folder (default: $XDG_CACHE_HOME/harness)")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the model-call cache")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def options_from_args(args: argparse.Namespace) -> RunOptions:
+    return RunOptions(
+        suites=tuple(args.suites),
+        model=args.model,
+        out=args.out,
+        data=args.data,
+        limit=args.limit,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        device=args.device,
+        dtype=args.dtype,
+        cache_dir=args.cache_dir or default_cache_dir(),
+        use_cache=not args.no_cache,
+        show_progress=not args.quiet and sys.stderr.isatty(),
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    summary = run(options_from_args(args), argv=["harness", *sys.argv[1:]])
+    print_summary(summary, args.out)
+    return 0
+
+
+def _fmt(x: Any) -> str:
+    if x is None:
+        return "-"
+    return f"{x:.4g}" if isinstance(x, float) else str(x)
+
+
+def print_summary(summary: dict[str, Any], out: Path) -> None:
+    console = Console()
+    model = summary["model"]
+    table = Table("suite", "metric", "value", "95% CI", "n", title=f"{model['name']} ({model['fingerprint']})", title_justify="left")
+    for suite, entry in summary["suites"].items():
+        for metric, m in entry["metrics"].items():
+            ci = m.get("ci95")
+            value = _fmt(m["value"]) if m["value"] is not None else f"null ({m.get('reason')})"
+            table.add_row(suite, metric, value, f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else "-", _fmt(m.get("n")))
+    console.print(table)
+    console.print(f"results: {out / 'summary.json'}  ({summary['wall_time_s']:.1f} s)")

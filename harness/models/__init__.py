@@ -1,0 +1,1 @@
+"""Model adapters: each implements the contract in harness.api."""

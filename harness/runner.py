@@ -1,0 +1,220 @@
+"""Runs suites on a model: load everything that can fail fast, then evaluate in journaled chunks.
+
+Order of work: validate options, read every suite's YAML and data (bad input stops the run before
+the model is loaded), build the adapter (lazy: nothing is loaded until a call misses the cache),
+then per suite evaluate the items the journal lacks, aggregate, and finally write summary.json
+atomically.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from harness.api import LanguageModel
+from harness.cache import CachedModel, CallCache, default_cache_dir
+from harness.errors import HarnessError
+from harness.journal import Journal
+from harness.registry import ADAPTERS, SUITE_KINDS
+from harness.resources import ModelSpec, SuiteSpec, load_model_spec, load_suite_spec
+from harness.results import SCHEMA_VERSION, run_provenance, suite_summary, write_summary
+from harness.suites.base import Dataset, SuiteKind
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    suites: tuple[str, ...]
+    model: str
+    out: Path
+    data: Path | None = None
+    limit: int | None = None
+    seed: int = 1234
+    batch_size: int | str | None = None
+    max_length: int | None = None
+    device: str | None = None
+    dtype: str | None = None
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    use_cache: bool = True
+    show_progress: bool = True
+    # Options for particular suite kinds (e.g. a classifier name), passed to each kind whose
+    # constructor takes a keyword of that name; an option no planned suite takes is an error.
+    suite_params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlannedSuite:
+    spec: SuiteSpec
+    kind: SuiteKind
+    dataset: Dataset
+
+
+def validate(options: RunOptions) -> None:
+    if not options.suites:
+        raise HarnessError("name at least one suite to run; `harness list` shows them")
+    if options.limit is not None and options.limit < 1:
+        raise HarnessError(f"--limit must be a positive number of items, got {options.limit}")
+    if options.data is not None and len(options.suites) > 1:
+        raise HarnessError("--data applies to one suite; run the suites one at a time to give each its data")
+    if options.max_length is not None and options.max_length < 2:
+        raise HarnessError(f"--max-length must be at least 2 tokens, got {options.max_length}")
+    if options.batch_size is not None and options.batch_size != "auto":
+        if not isinstance(options.batch_size, int) or options.batch_size < 1:
+            raise HarnessError(f"--batch-size must be a positive number or 'auto', got {options.batch_size}")
+
+
+def plan(options: RunOptions) -> list[PlannedSuite]:
+    planned = []
+    unused = {k for k, v in options.suite_params.items() if v is not None}
+    for name in options.suites:
+        spec = load_suite_spec(name)
+        kind_cls = SUITE_KINDS.get(spec.kind)
+        accepted = inspect.signature(kind_cls).parameters
+        params = {k: v for k, v in options.suite_params.items() if v is not None and k in accepted}
+        unused -= set(params)
+        kind = kind_cls(spec, **params)
+        dataset = kind.load(options.data)
+        ids = [item.id for item in dataset.items]
+        if len(set(ids)) != len(ids):
+            dup = next(i for i in ids if ids.count(i) > 1)
+            raise HarnessError(f"{dataset.source}: item id {dup!r} appears more than once; ids must be unique")
+        if not dataset.items:
+            raise HarnessError(f"{dataset.source}: no items to evaluate; check the file's contents")
+        planned.append(PlannedSuite(spec, kind, dataset))
+    if unused:
+        flags = ", ".join("--" + k.replace("_", "-") for k in sorted(unused))
+        raise HarnessError(f"{flags} does not apply to suite(s) {', '.join(options.suites)}")
+    return planned
+
+
+def build_model(spec: ModelSpec, options: RunOptions) -> LanguageModel:
+    overrides = {
+        k: v
+        for k, v in {
+            "batch_size": options.batch_size,
+            "max_length": options.max_length,
+            "device": options.device,
+            "dtype": options.dtype,
+        }.items()
+        if v is not None
+    }
+    adapter_cls = ADAPTERS.get(spec.adapter)
+    if "cache_dir" in inspect.signature(adapter_cls).parameters:
+        overrides["cache_dir"] = options.cache_dir
+    try:
+        return adapter_cls(name=spec.name, **{**spec.args, **overrides})
+    except TypeError as e:
+        raise HarnessError(f"model {spec.name}: {e}; check the preset's keys and the flags given") from None
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _progress(show: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not show,
+        transient=False,
+    )
+
+
+def run(options: RunOptions, argv: Sequence[str] = ()) -> dict[str, Any]:
+    """Evaluate and write `summary.json` plus one `<suite>.jsonl` per suite into `options.out`."""
+    started = time.time()
+    validate(options)
+    planned = plan(options)
+    model_spec = load_model_spec(options.model)
+    lm: LanguageModel = build_model(model_spec, options)
+    cache = CallCache(options.cache_dir / "calls.sqlite") if options.use_cache else None
+    if cache is not None:
+        lm = CachedModel(lm, cache)
+    info = lm.info
+    try:
+        options.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise HarnessError(f"{options.out}: cannot create the output folder ({e.strerror})") from None
+
+    suites: dict[str, Any] = {}
+    try:
+        with _progress(options.show_progress) as progress:
+            for p in planned:
+                suites[p.spec.name] = _run_suite(p, lm, options, progress)
+    finally:
+        if cache is not None:
+            cache.close()
+
+    summary = {
+        "schema_version": SCHEMA_VERSION,
+        **run_provenance(argv),
+        "model": {**info.to_dict(), "preset": model_spec.name},
+        "seed": options.seed,
+        "limit": options.limit,
+        "cache": (
+            {"hits": lm.hits, "misses": lm.misses} if isinstance(lm, CachedModel) else None
+        ),
+        "wall_time_s": round(time.time() - started, 3),
+        "suites": suites,
+    }
+    write_summary(options.out / "summary.json", summary)
+    return summary
+
+
+def _run_suite(p: PlannedSuite, lm: LanguageModel, options: RunOptions, progress: Progress) -> dict[str, Any]:
+    started = time.time()
+    items = list(p.dataset.items[: options.limit] if options.limit else p.dataset.items)
+    info = lm.info
+    protocol = p.kind.protocol(info)
+    journal = Journal(
+        options.out / f"{p.spec.name}.jsonl",
+        identity={
+            "suite": p.spec.name,
+            "protocol": protocol,
+            "model_fingerprint": info.fingerprint,
+            "data_sha256": p.dataset.sha256,
+            "seed": options.seed,
+        },
+    )
+    done = journal.open()
+    todo = [item for item in items if item.id not in done]
+    task = progress.add_task(p.spec.name, total=len(items), completed=len(items) - len(todo), rate="")
+    computed = 0
+    for chunk in chunks(todo, p.kind.chunk_size):
+        records = p.kind.evaluate(lm, chunk, options.seed)
+        if len(records) != len(chunk):
+            raise RuntimeError(f"suite kind {p.spec.kind} returned {len(records)} records for {len(chunk)} items")
+        journal.append(records)
+        done.update((r["id"], r) for r in records)
+        computed += len(chunk)
+        rate = computed / max(time.time() - started, 1e-9)
+        progress.update(task, advance=len(chunk), rate=f"{rate:.2f} items/s")
+    ordered = [done[item.id] for item in items]
+    journal.finish(ordered)
+    ok = [r for r in ordered if "error" not in r]
+    result = p.kind.aggregate(ok, options.seed)
+    return suite_summary(
+        spec=p.spec,
+        kind=p.kind,
+        dataset=p.dataset,
+        protocol=protocol,
+        result=result,
+        n_samples=len(ordered),
+        n_errors=len(ordered) - len(ok),
+        samples_file=journal.path.name,
+        wall_time_s=time.time() - started,
+        limit=options.limit,
+    )

@@ -1,0 +1,1 @@
+"""Suite kinds: how each kind of evaluation is computed (one module per kind)."""

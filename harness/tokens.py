@@ -1,0 +1,120 @@
+"""Token-level work shared by every adapter: pair encoding, rolling windows, scoring spans.
+
+Plain functions over lists of token ids, no torch: the Hugging Face adapter, the from-scratch
+adapter and the n-gram model all call these, so they cut text into tokens the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+Encode = Callable[[str], list[int]]
+
+
+@dataclass(frozen=True)
+class Span:
+    """A stretch of tokens of which the last `n_targets` are scored.
+
+    The model reads `tokens[:-1]` and the predictions at its last `n_targets` positions are scored
+    against `tokens[-n_targets:]`. Every log-likelihood computation in the harness is a list of
+    spans: one per request for `loglikelihood`, one per window for `loglikelihood_rolling`.
+    """
+
+    tokens: tuple[int, ...]
+    n_targets: int
+
+    def __post_init__(self) -> None:
+        if not 0 < self.n_targets < len(self.tokens):
+            raise ValueError(f"a span needs 1..{len(self.tokens) - 1} targets, got {self.n_targets}")
+
+    @property
+    def inputs(self) -> tuple[int, ...]:
+        return self.tokens[:-1]
+
+    @property
+    def targets(self) -> tuple[int, ...]:
+        return self.tokens[-self.n_targets :]
+
+
+def split_trailing_space(context: str, continuation: str) -> tuple[str, str]:
+    """Move the context's trailing whitespace to the front of the continuation.
+
+    Tokenizers glue a space to the word after it (" sat"), so "The cat " + "sat" must be scored as
+    "The cat" + " sat" (lm-evaluation-harness `_encode_pair`).
+    """
+    n_spaces = len(context) - len(context.rstrip())
+    if n_spaces:
+        return context[:-n_spaces], context[-n_spaces:] + continuation
+    return context, continuation
+
+
+def encode_pair(
+    encode: Encode, context: str, continuation: str, prefix_token: int
+) -> tuple[list[int], list[int]]:
+    """Context and continuation tokens, tokenised together so the boundary is what the model sees.
+
+    An empty context is replaced by `prefix_token` (BOS, or EOS for models without BOS).
+    """
+    context, continuation = split_trailing_space(context, continuation)
+    if not context:
+        return [prefix_token], encode(continuation)
+    whole = encode(context + continuation)
+    context_tokens = encode(context)
+    return context_tokens, whole[len(context_tokens) :]
+
+
+def pair_span(context_tokens: Sequence[int], continuation_tokens: Sequence[int], max_length: int) -> Span:
+    """The span that scores a continuation, its context truncated on the left to fit `max_length`.
+
+    The model reads at most `max_length` tokens; a continuation longer than that cannot be scored
+    in one pass and is an error rather than silently truncated.
+    """
+    if not continuation_tokens:
+        raise ValueError("the continuation is empty after tokenisation; nothing to score")
+    if len(continuation_tokens) > max_length:
+        raise ValueError(
+            f"the continuation has {len(continuation_tokens)} tokens, more than the model's "
+            f"max length {max_length}"
+        )
+    tokens = (list(context_tokens) + list(continuation_tokens))[-(max_length + 1) :]
+    return Span(tuple(tokens), len(continuation_tokens))
+
+
+def rolling_windows(tokens: Sequence[int], prefix_token: int, max_length: int) -> list[Span]:
+    """Disjoint windows that predict every token of a document exactly once.
+
+    The first window reads [prefix] + t1..t(L-1) and predicts t1..tL. Each later window predicts
+    the next at most L tokens and reads the L tokens that precede each prediction, so the last
+    window has full left context (lm-evaluation-harness `get_rolling_token_windows` with
+    context_len=1, followed by `make_disjoint_window`).
+
+    Example, L = 4, tokens a b c d e f:
+        [BOS a b c | a b c d]   reads BOS a b c, predicts a b c d
+        [b c d e f | e f]       reads b c d e,   predicts e f
+    """
+    if max_length < 1:
+        raise ValueError("max_length must be at least 1")
+    tokens = list(tokens)
+    if not tokens:
+        return []
+    first = min(max_length, len(tokens))
+    windows = [Span(tuple([prefix_token] + tokens[:first]), first)]
+    predicted = first
+    while predicted < len(tokens):
+        n_predict = min(len(tokens) - predicted, max_length)
+        end = predicted + n_predict
+        windows.append(Span(tuple(tokens[end - max_length - 1 : end]), n_predict))
+        predicted = end
+    return windows
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    """`text` up to (not including) the earliest occurrence of any stop sequence."""
+    cut = len(text)
+    for s in stop:
+        if s:
+            i = text.find(s)
+            if i != -1:
+                cut = min(cut, i)
+    return text[:cut]
