@@ -6,7 +6,6 @@ import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from scipy import stats as sps
 
 N_BOOTSTRAP = 1000
 CONFIDENCE = 0.95
@@ -14,6 +13,8 @@ CONFIDENCE = 0.95
 
 def mean_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
     """t interval for a mean (standard error s/sqrt(n)); None with fewer than two values."""
+    from scipy import stats as sps  # imported here: scipy.stats takes a second to import
+
     x = np.asarray(values, dtype=float)
     if len(x) < 2:
         return None
