@@ -57,5 +57,7 @@ SUITE_KINDS: Registry = Registry(
     "suite kind",
     {
         "perplexity": "harness.suites.perplexity:PerplexitySuite",
+        "squad": "harness.suites.squad:SquadSuite",
+        "truthfulqa_mc": "harness.suites.truthfulqa:TruthfulQASuite",
     },
 )
