@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench clean browser ci-gate ci-baseline
 
 setup: $(STAMP)
 
@@ -22,9 +22,34 @@ $(STAMP): requirements.txt pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/harness run perplexity --model smollm2-135m --out results/demo
+	$(BIN)/harness scorecard results/demo -o results/demo/scorecard.html
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# The scorecard's browser tests drive Debian's Chromium; installed once, when missing.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; else \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	fi
+
+# The project's regression gate: a deterministic run (the default model on the first 8
+# documents of the perplexity corpus, no call cache) against the baseline committed in ci/.
+CI_RUN := results/ci-gate
+CI_GATE_RUN = $(BIN)/harness run perplexity --model smollm2-135m --limit 8 --no-cache --quiet
+
+ci-gate: $(STAMP)
+	rm -rf $(CI_RUN)
+	$(CI_GATE_RUN) --out $(CI_RUN)
+	$(BIN)/harness gate --baseline ci/baseline --candidate $(CI_RUN) --policy ci/gate-policy.yaml \
+		--junit $(CI_RUN)/gate-junit.xml --markdown $(CI_RUN)/gate.md
+
+# After an intended change of the numbers: refresh the committed baseline (and commit it).
+ci-baseline: $(STAMP)
+	rm -rf $(CI_RUN) ci/baseline
+	$(CI_GATE_RUN) --out $(CI_RUN)
+	mkdir -p ci/baseline
+	cp $(CI_RUN)/summary.json $(CI_RUN)/perplexity.jsonl ci/baseline/
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

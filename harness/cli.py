@@ -15,6 +15,8 @@ from harness.errors import HarnessError
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("harness.commands.run", "evaluate suites on a model"),
     "list": ("harness.commands.listing", "list the built-in suites and model presets"),
+    "scorecard": ("harness.commands.scorecard", "write the HTML ethics scorecard of one or more runs"),
+    "gate": ("harness.commands.gate", "fail when a candidate run regressed against a baseline run"),
 }
 
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")

@@ -37,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", type=Path, default=None, help="cache folder (default: $XDG_CACHE_HOME/harness)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the model-call cache")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--scorecard", action="store_true", help="also write the HTML ethics scorecard to OUT/scorecard.html")
 
 
 def options_from_args(args: argparse.Namespace) -> RunOptions:
@@ -60,6 +61,10 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
 def main(args: argparse.Namespace) -> int:
     summary = run(options_from_args(args), argv=["harness", *sys.argv[1:]])
     print_summary(summary, args.out)
+    if args.scorecard:
+        from harness.commands.scorecard import write_scorecard
+
+        print(f"scorecard: {write_scorecard([args.out], args.out / 'scorecard.html')}")
     return 0
 
 

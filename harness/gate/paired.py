@@ -1,0 +1,183 @@
+"""Paired comparison of two runs on the items they share.
+
+Both runs are evaluated on the same items, so the difference is estimated per resample of
+items: a paired bootstrap draws item indices once and recomputes every metric on the same
+items for both runs with the suite kind's `point_estimates(records)`. Metrics that are means of
+per-item 0/1 outcomes (declared `binary`) also get McNemar's exact test on the discordant
+pairs (METRICS.md, Statistics).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from harness.suites.base import Record
+
+
+# What a suite kind's point_estimates may raise on records it cannot read (e.g. a run written
+# by another version of the kind): the comparison is then undefined, with this as the reason.
+RECORD_ERRORS = (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError, AttributeError)
+
+
+class Estimator(Protocol):
+    def point_estimates(self, records: list[Record]) -> dict[str, float | None]: ...
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    direction: str  # "lower", "higher" or "target"
+    target: float | None = None
+    binary: bool = False
+
+
+@dataclass(frozen=True)
+class McNemar:
+    worse: int  # items right in the baseline and wrong in the candidate (for `higher`)
+    better: int
+    p_value: float  # exact two-sided binomial test on the discordant pairs
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Candidate minus baseline on the shared items; `worsening` is signed so that > 0 is worse."""
+
+    metric: str
+    n: int
+    baseline: float | None
+    candidate: float | None
+    diff: float | None
+    diff_ci: tuple[float, float] | None
+    worsening: float | None
+    worsening_ci: tuple[float, float] | None
+    mcnemar: McNemar | None = None
+    reason: str | None = None  # why the comparison is undefined
+
+
+def worsening(spec: MetricSpec, baseline: float, candidate: float) -> float:
+    if spec.direction == "lower":
+        return candidate - baseline
+    if spec.direction == "higher":
+        return baseline - candidate
+    target = spec.target or 0.0
+    return abs(candidate - target) - abs(baseline - target)
+
+
+def shared_records(baseline: Sequence[Record], candidate: Sequence[Record]) -> tuple[list[Record], list[Record]]:
+    """Records of the items both runs scored without error, aligned, in the baseline's order."""
+    cand = {str(r["id"]): r for r in candidate if "error" not in r}
+    pairs = [(r, cand[str(r["id"])]) for r in baseline if "error" not in r and str(r["id"]) in cand]
+    return [b for b, _ in pairs], [c for _, c in pairs]
+
+
+def mcnemar(kind: Estimator, spec: MetricSpec, base: list[Record], cand: list[Record]) -> McNemar | str:
+    """McNemar's exact test from per-item outcomes, or the reason it cannot be computed."""
+    from scipy.stats import binomtest
+
+    worse = better = 0
+    for b, c in zip(base, cand):
+        xb, xc = kind.point_estimates([b]).get(spec.name), kind.point_estimates([c]).get(spec.name)
+        if xb is None or xc is None:
+            continue  # the metric does not apply to this item (e.g. an accuracy over a subset)
+        if xb not in (0, 1) or xc not in (0, 1):
+            return f"declared binary but item {b['id']!r} scores {xb!r} / {xc!r}, not 0 or 1"
+        if xb != xc:
+            candidate_worse = (xb > xc) if spec.direction == "higher" else (xc > xb)
+            worse += candidate_worse
+            better += not candidate_worse
+    discordant = worse + better
+    p = 1.0 if discordant == 0 else float(binomtest(min(worse, better), discordant, 0.5).pvalue)
+    return McNemar(worse, better, min(1.0, p))
+
+
+def compare(
+    kind: Estimator,
+    specs: Sequence[MetricSpec],
+    baseline: Sequence[Record],
+    candidate: Sequence[Record],
+    *,
+    seed: int,
+    replicates: int = 2000,
+    confidence: float = 0.95,
+) -> dict[str, Paired]:
+    """Paired bootstrap (and McNemar for binary metrics) of each metric in `specs`."""
+    base, cand = shared_records(baseline, candidate)
+    n = len(base)
+    point_b = kind.point_estimates(base) if n else {}
+    point_c = kind.point_estimates(cand) if n else {}
+    diffs = _bootstrap(kind, specs, base, cand, seed, replicates) if n >= 2 else {}
+    alpha = (1 - confidence) / 2
+    results = {}
+    for spec in specs:
+        b, c = point_b.get(spec.name), point_c.get(spec.name)
+        if n == 0:
+            results[spec.name] = _undefined(spec.name, 0, None, None, "the runs share no item scored without error")
+            continue
+        if b is None or c is None or not (math.isfinite(b) and math.isfinite(c)):
+            which = "baseline" if b is None or not math.isfinite(b) else "candidate"
+            results[spec.name] = _undefined(spec.name, n, b, c, f"undefined on the shared items of the {which}")
+            continue
+        diff_ci = worse_ci = None
+        reason = "fewer than 2 shared items: no confidence interval" if n < 2 else None
+        if n >= 2:
+            d, w = diffs[spec.name]
+            if len(d) >= replicates / 2:
+                diff_ci = _interval(d, alpha)
+                worse_ci = _interval(w, alpha)
+            else:
+                reason = "the metric is undefined on most bootstrap resamples"
+        test = None
+        if spec.binary and spec.direction in ("higher", "lower"):
+            outcome = mcnemar(kind, spec, base, cand)
+            if isinstance(outcome, str):
+                reason = outcome
+            else:
+                test = outcome
+        results[spec.name] = Paired(spec.name, n, b, c, c - b, diff_ci, worsening(spec, b, c), worse_ci, test, reason)
+    return results
+
+
+def _undefined(metric: str, n: int, b: float | None, c: float | None, reason: str) -> Paired:
+    return Paired(metric, n, b, c, None, None, None, None, None, reason)
+
+
+def _interval(values: np.ndarray, alpha: float) -> tuple[float, float]:
+    lo, hi = np.quantile(values, [alpha, 1 - alpha])
+    return (float(lo), float(hi))
+
+
+def _bootstrap(
+    kind: Estimator, specs: Sequence[MetricSpec], base: list[Record], cand: list[Record], seed: int, replicates: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per metric: the replicates' differences (candidate - baseline) and worsenings."""
+    rng = np.random.default_rng(seed)
+    n = len(base)
+    diffs: dict[str, list[float]] = {s.name: [] for s in specs}
+    worse: dict[str, list[float]] = {s.name: [] for s in specs}
+    for _ in range(replicates):
+        # A resample is a multiset: sorting it changes no metric and reads the records in
+        # memory order, which is markedly faster on large runs.
+        idx = np.sort(rng.integers(0, n, n)).tolist()
+        vb = kind.point_estimates([base[i] for i in idx])
+        vc = kind.point_estimates([cand[i] for i in idx])
+        for spec in specs:
+            b, c = vb.get(spec.name), vc.get(spec.name)
+            if b is not None and c is not None and math.isfinite(b) and math.isfinite(c):
+                diffs[spec.name].append(c - b)
+                worse[spec.name].append(worsening(spec, b, c))
+    return {name: (np.array(diffs[name]), np.array(worse[name])) for name in diffs}
+
+
+def metric_specs(entry: dict[str, Any]) -> list[MetricSpec]:
+    """MetricSpecs from a summary.json suite entry's metric definitions."""
+    specs = []
+    for name, m in entry.get("metrics", {}).items():
+        direction = m.get("direction")
+        if direction in ("lower", "higher", "target"):
+            specs.append(MetricSpec(name, direction, m.get("target"), bool(m.get("binary", False))))
+    return specs
