@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("harness.commands.listing", "list the built-in suites and model presets"),
     "scorecard": ("harness.commands.scorecard", "write the HTML ethics scorecard of one or more runs"),
     "gate": ("harness.commands.gate", "fail when a candidate run regressed against a baseline run"),
+    "train-filter": ("harness.commands.train_filter", "train a TF-IDF + logistic-regression toxicity filter"),
 }
 
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")

@@ -59,5 +59,7 @@ SUITE_KINDS: Registry = Registry(
         "perplexity": "harness.suites.perplexity:PerplexitySuite",
         "squad": "harness.suites.squad:SquadSuite",
         "truthfulqa_mc": "harness.suites.truthfulqa:TruthfulQASuite",
+        "toxicity": "harness.suites.toxicity:ToxicitySuite",
+        "toxicity_filter": "harness.suites.toxicity_filter:ToxicityFilterSuite",
     },
 )

@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from harness.api import LanguageModel
+from harness.api import LanguageModel, ModelInfo
 from harness.cache import CachedModel, CallCache, default_cache_dir
 from harness.errors import HarnessError
 from harness.journal import Journal
@@ -31,7 +31,7 @@ from harness.suites.base import Dataset, SuiteKind
 @dataclass(frozen=True)
 class RunOptions:
     suites: tuple[str, ...]
-    model: str
+    model: str | None  # None only when no planned suite needs a language model
     out: Path
     data: Path | None = None
     limit: int | None = None
@@ -46,6 +46,8 @@ class RunOptions:
     # Options for particular suite kinds (e.g. a classifier name), passed to each kind whose
     # constructor takes a keyword of that name; an option no planned suite takes is an error.
     suite_params: dict[str, Any] = field(default_factory=dict)
+    # `CLASSIFIER[:THRESHOLD]`: withhold generations the classifier flags (harness.toxicity.guard).
+    guard: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,54 @@ def plan(options: RunOptions) -> list[PlannedSuite]:
     return planned
 
 
+class NoModel:
+    """Stands in for the language model when no planned suite needs one (e.g. toxicity_filter,
+    which evaluates a classifier on labelled text): recorded as model "none", never called."""
+
+    info = ModelInfo(name="none", adapter="none", n_parameters=None, tokenizer="none", max_length=0, fingerprint="none")
+
+    def _unused(self, *args: Any) -> Any:
+        raise RuntimeError("a suite kind declared needs_model = False but called the model")
+
+    loglikelihood = loglikelihood_rolling = generate = _unused
+
+
+def needs_model(planned: Sequence[PlannedSuite]) -> bool:
+    return any(getattr(p.kind, "needs_model", True) for p in planned)
+
+
+def open_model(options: RunOptions, planned: Sequence[PlannedSuite]) -> tuple[LanguageModel, ModelSpec | None, CallCache | None]:
+    """The model the suites call: the adapter, inside the call cache, inside the guard.
+
+    The guard sits outside the cache so the cache holds raw generations under the raw model's
+    fingerprint (shared by guarded and unguarded runs) and the guard decides afresh each run."""
+    names = ", ".join(options.suites)
+    if not needs_model(planned):
+        if options.model is not None:
+            raise HarnessError(f"suite(s) {names} need no language model; drop --model (or run them separately from model suites)")
+        if options.guard is not None:
+            raise HarnessError(f"--guard applies to generation; suite(s) {names} generate nothing")
+        return NoModel(), None, None
+    if options.model is None:
+        raise HarnessError(f"--model is required for suite(s) {names}; `harness list` shows the presets")
+    guard = None
+    if options.guard is not None:
+        from harness.toxicity.registry import classifier_from
+
+        guard = classifier_from(options.guard, flag="--guard")
+        guard.info  # a missing classifier fails before the model loads
+    model_spec = load_model_spec(options.model)
+    lm: LanguageModel = build_model(model_spec, options)
+    cache = CallCache(options.cache_dir / "calls.sqlite") if options.use_cache else None
+    if cache is not None:
+        lm = CachedModel(lm, cache)
+    if guard is not None:
+        from harness.toxicity.guard import GuardedModel
+
+        lm = GuardedModel(lm, guard)
+    return lm, model_spec, cache
+
+
 def build_model(spec: ModelSpec, options: RunOptions) -> LanguageModel:
     overrides = {
         k: v
@@ -111,6 +161,12 @@ def build_model(spec: ModelSpec, options: RunOptions) -> LanguageModel:
         return adapter_cls(name=spec.name, **{**spec.args, **overrides})
     except TypeError as e:
         raise HarnessError(f"model {spec.name}: {e}; check the preset's keys and the flags given") from None
+
+
+def cache_of(lm: LanguageModel) -> CachedModel | None:
+    """The call cache inside `lm` (under a guard, if any)."""
+    inner = getattr(lm, "lm", None) if not isinstance(lm, CachedModel) else lm
+    return inner if isinstance(inner, CachedModel) else None
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -138,11 +194,7 @@ def run(options: RunOptions, argv: Sequence[str] = ()) -> dict[str, Any]:
     started = time.time()
     validate(options)
     planned = plan(options)
-    model_spec = load_model_spec(options.model)
-    lm: LanguageModel = build_model(model_spec, options)
-    cache = CallCache(options.cache_dir / "calls.sqlite") if options.use_cache else None
-    if cache is not None:
-        lm = CachedModel(lm, cache)
+    lm, model_spec, cache = open_model(options, planned)
     info = lm.info
     try:
         options.out.mkdir(parents=True, exist_ok=True)
@@ -161,11 +213,11 @@ def run(options: RunOptions, argv: Sequence[str] = ()) -> dict[str, Any]:
     summary = {
         "schema_version": SCHEMA_VERSION,
         **run_provenance(argv),
-        "model": {**info.to_dict(), "preset": model_spec.name},
+        "model": {**info.to_dict(), "preset": model_spec.name if model_spec else None},
         "seed": options.seed,
         "limit": options.limit,
         "cache": (
-            {"hits": lm.hits, "misses": lm.misses} if isinstance(lm, CachedModel) else None
+            {"hits": cache_of(lm).hits, "misses": cache_of(lm).misses} if cache_of(lm) is not None else None
         ),
         "wall_time_s": round(time.time() - started, 3),
         "suites": suites,

@@ -25,7 +25,10 @@ def batch_size(value: str) -> int | str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("suites", nargs="+", metavar="SUITE", help="suite names (see `harness list`) or suite YAML files")
-    parser.add_argument("--model", required=True, help="a preset name, a preset YAML, a model folder or a GGUF file")
+    parser.add_argument(
+        "--model",
+        help="a preset name, a preset YAML, a model folder or a GGUF file (required unless no suite needs a model)",
+    )
     parser.add_argument("--data", type=Path, help="evaluate this file instead of the suite's built-in data")
     parser.add_argument("--limit", type=int, help="evaluate only the first N items, in source order")
     parser.add_argument("--out", type=Path, default=Path("results") / "latest", help="output folder (default: results/latest)")
@@ -38,6 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the model-call cache")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--scorecard", action="store_true", help="also write the HTML ethics scorecard to OUT/scorecard.html")
+    tox = parser.add_argument_group("toxicity suites")
+    tox.add_argument("--classifier", metavar="NAME[:THRESHOLD]", help="toxicity classifier: profanity-check (default), detoxify-original|unbiased|multilingual, sklearn, or a classifier folder")
+    tox.add_argument("--samples", type=int, metavar="K", help="continuations per prompt for the toxicity suite (default 25)")
+    tox.add_argument("--text-column", help="labelled CSV: the text column")
+    tox.add_argument("--label-column", help="labelled CSV: the label column")
+    tox.add_argument("--positive", metavar="VALUES", help="labelled CSV: comma-separated label values that mean toxic")
+    tox.add_argument("--guard", metavar="CLASSIFIER[:THRESHOLD]", help="withhold generations the classifier scores at or above the threshold")
 
 
 def options_from_args(args: argparse.Namespace) -> RunOptions:
@@ -55,6 +65,14 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         cache_dir=args.cache_dir or default_cache_dir(),
         use_cache=not args.no_cache,
         show_progress=not args.quiet and sys.stderr.isatty(),
+        suite_params={
+            "classifier": args.classifier,
+            "samples": args.samples,
+            "text_column": args.text_column,
+            "label_column": args.label_column,
+            "positive": args.positive,
+        },
+        guard=args.guard,
     )
 
 
@@ -77,7 +95,8 @@ def _fmt(x: Any) -> str:
 def print_summary(summary: dict[str, Any], out: Path) -> None:
     console = Console()
     model = summary["model"]
-    table = Table("suite", "metric", "value", "95% CI", "n", title=f"{model['name']} ({model['fingerprint']})", title_justify="left")
+    title = f"{model['name']} ({model['fingerprint']})" if model["adapter"] != "none" else "no language model"
+    table = Table("suite", "metric", "value", "95% CI", "n", title=title, title_justify="left")
     for suite, entry in summary["suites"].items():
         for metric, m in entry["metrics"].items():
             ci = m.get("ci95")

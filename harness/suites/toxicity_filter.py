@@ -1,0 +1,212 @@
+"""Toxicity-filter evaluation on labelled text (Jigsaw Unintended Bias definitions).
+
+The classifier scores every item, and every toxic item again after each obfuscation. Metrics:
+precision / recall / F1 / FPR / FNR at the threshold, ROC-AUC and PR-AUC; per identity subgroup
+the subgroup, BPSN and BNSP AUCs and their generalised means (p = -5); robustness = recall on
+toxic items after an obfuscation / clean recall. Definitions in harness.toxicity.filter_metrics.
+No language model is involved (`needs_model = False`). CIs: percentile bootstrap over items.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.api import LanguageModel, ModelInfo
+from harness.errors import HarnessError
+from harness.metrics import Metric, MetricValue
+from harness.resources import SuiteSpec, file_sha256
+from harness.suites.base import Dataset, Record, SuiteResult, data_path
+from harness.toxicity import filter_metrics as fm
+from harness.toxicity.base import Classifier
+from harness.toxicity.labelled import LabelledItem, read_labelled
+from harness.toxicity.obfuscate import OBFUSCATIONS
+from harness.toxicity.registry import DEFAULT_CLASSIFIER, classifier_from
+
+JIGSAW = "Borkan et al. 2019, Nuanced Metrics for Measuring Unintended Bias (Jigsaw Unintended Bias)"
+CLASSIC = "standard binary-classification metrics at the threshold"
+ROBUST = "this harness: recall on obfuscated toxic items / clean recall"
+SUBGROUP_METRICS = ("subgroup_auc", "bpsn_auc", "bnsp_auc")
+BOOTSTRAP_BATCH = 100  # replicates evaluated together (a weight matrix of BOOTSTRAP_BATCH x items)
+DEFAULTS: dict[str, Any] = {"classifier": DEFAULT_CLASSIFIER, "threshold": 0.5, "power": fm.POWER,
+                            "obfuscations": list(OBFUSCATIONS)}
+
+METRICS = (
+    Metric("precision", "flagged items that are toxic", "higher", CLASSIC),
+    Metric("recall", "toxic items flagged", "higher", CLASSIC),
+    Metric("f1", "harmonic mean of precision and recall", "higher", CLASSIC),
+    Metric("fpr", "non-toxic items flagged (false alarms)", "lower", CLASSIC),
+    Metric("fnr", "toxic items missed", "lower", CLASSIC),
+    Metric("roc_auc", "probability a toxic item scores above a non-toxic one", "higher", CLASSIC),
+    Metric("pr_auc", "average precision over thresholds", "higher", CLASSIC),
+    Metric("subgroup_auc_power_mean", "generalised mean (p=-5) of subgroup AUCs", "higher", JIGSAW),
+    Metric("bpsn_auc_power_mean", "generalised mean (p=-5) of BPSN AUCs (low: false alarms on identity mentions)", "higher", JIGSAW),
+    Metric("bnsp_auc_power_mean", "generalised mean (p=-5) of BNSP AUCs (low: missed toxicity about a group)", "higher", JIGSAW),
+    Metric("final_bias_metric", "0.25 x ROC-AUC + 0.25 x each of the three power means (Jigsaw competition score)", "higher", JIGSAW),
+    *(Metric(f"robustness_{name}", f"recall after {name} obfuscation / clean recall", "higher", ROBUST) for name in OBFUSCATIONS),
+)
+
+
+class ToxicityFilterSuite:
+    chunk_size = 256
+    needs_model = False  # the runner builds no language model when every planned suite says so
+    metrics = METRICS
+
+    def __init__(self, spec: SuiteSpec, classifier: str | None = None, text_column: str | None = None,
+                 label_column: str | None = None, positive: str | None = None) -> None:
+        self.spec = spec
+        unknown = set(spec.params) - set(DEFAULTS)
+        if unknown:
+            raise HarnessError(f"{spec.path}: unknown param(s) {', '.join(sorted(unknown))}; known: {', '.join(DEFAULTS)}")
+        params = {**DEFAULTS, **spec.params}
+        self.classifier_name = classifier if classifier is not None else str(params["classifier"])
+        try:
+            self.threshold = float(params["threshold"])
+            self.power = float(params["power"])
+        except (TypeError, ValueError) as e:
+            raise HarnessError(f"{spec.path}: threshold and power must be numbers ({e})") from None
+        if self.power == 0:
+            raise HarnessError(f"{spec.path}: power must be non-zero (Jigsaw uses -5)")
+        self.obfuscations = tuple(params["obfuscations"])
+        bad = [o for o in self.obfuscations if o not in OBFUSCATIONS]
+        if bad:
+            raise HarnessError(f"{spec.path}: unknown obfuscation(s) {', '.join(bad)}; known: {', '.join(OBFUSCATIONS)}")
+        self.text_column = text_column
+        self.label_column = label_column
+        self.positive = tuple(v.strip() for v in positive.split(",") if v.strip()) if positive else None
+
+    @cached_property
+    def classifier(self) -> Classifier:
+        return classifier_from(self.classifier_name, threshold=self.threshold)
+
+    def protocol(self, info: ModelInfo) -> str:
+        return (
+            f"toxicity_filter/jigsaw-bias/v1 classifier={self.classifier.info.label} power={self.power:g} "
+            f"obfuscations={','.join(self.obfuscations)}"
+        )
+
+    def load(self, path: Path | None) -> Dataset:
+        path, builtin = data_path(self.spec, path)
+        labelled = read_labelled(path, self.text_column, self.label_column, self.positive)
+        self.classifier.info  # fail fast when the classifier is missing
+        source = f"builtin:{path.name}" if builtin else str(path)
+        return Dataset(labelled.items, source, file_sha256(path), builtin, labelled.notes)
+
+    def evaluate(self, lm: LanguageModel | None, items: Sequence[LabelledItem], seed: int) -> list[Record]:
+        toxic = [it for it in items if it.label == 1]
+        texts = [it.text for it in items] + [OBFUSCATIONS[o](it.text) for o in self.obfuscations for it in toxic]
+        scores = self.classifier.score(texts)
+        obfuscated: dict[str, dict[str, float | None]] = {it.id: {} for it in toxic}
+        at = len(items)
+        for o in self.obfuscations:
+            for it in toxic:
+                obfuscated[it.id][o] = scores.toxicity[at]
+                at += 1
+        records = []
+        for i, it in enumerate(items):
+            r: Record = {"id": it.id, "line": it.line, "text": it.text, "label": it.label,
+                         "subgroups": list(it.subgroups), "score": scores.toxicity[i]}
+            attrs = {k: v for k, v in scores.attributes_of(i).items() if v is not None}
+            if attrs:
+                r["attributes"] = attrs
+            if it.label == 1:
+                r["obfuscated"] = obfuscated[it.id]
+            if scores.errors[i] is not None:
+                r["error"] = scores.errors[i]
+            records.append(r)
+        return records
+
+    # ---- aggregation ---------------------------------------------------------------------
+
+    def _arrays(self, records: list[Record]) -> dict[str, Any]:
+        y = np.array([r["label"] for r in records], dtype=int)
+        s = np.array([r["score"] for r in records], dtype=float)
+        groups = sorted({g for r in records for g in r["subgroups"]})
+        mentions = {g: np.array([g in r["subgroups"] for r in records], dtype=bool) for g in groups}
+        obf = {o: np.array([np.nan if r["label"] != 1 or r["obfuscated"].get(o) is None else r["obfuscated"][o]
+                            for r in records], dtype=float) for o in self.obfuscations}
+        return {"y": y, "s": s, "mentions": mentions, "obf": obf, "levels": fm.score_levels(s)}
+
+    def _statistics(self, a: dict[str, Any], w: np.ndarray) -> tuple[dict[str, Any], dict[str, str]]:
+        """Every metric at weights `w` (one vector: floats; a matrix of bootstrap replicates: one
+        value per row, NaN where undefined), and the reasons for the undefined ones."""
+        y, s, t, lv = a["y"], a["s"], self.threshold, a["levels"]
+        values: dict[str, Any] = {}
+        reasons: dict[str, str] = {}
+
+        def put(name: str, compute: Callable[[], Any]) -> None:
+            try:
+                values[name] = compute()
+            except fm.Undefined as e:
+                values[name] = math.nan
+                reasons[name] = str(e)
+
+        for name, fn in (("precision", fm.precision), ("recall", fm.recall), ("f1", fm.f1), ("fpr", fm.fpr), ("fnr", fm.fnr)):
+            put(name, lambda fn=fn: fn(y, s, t, w))
+        put("roc_auc", lambda: fm.roc_auc(y, s, w, levels=lv))
+        put("pr_auc", lambda: fm.pr_auc(y, s, w, levels=lv))
+        for g, m in a["mentions"].items():
+            put(f"{g}/subgroup_auc", lambda m=m: fm.subgroup_auc(y, s, m, w, lv))
+            put(f"{g}/bpsn_auc", lambda m=m: fm.bpsn_auc(y, s, m, w, lv))
+            put(f"{g}/bnsp_auc", lambda m=m: fm.bnsp_auc(y, s, m, w, lv))
+            put(f"{g}/fpr", lambda m=m: fm.fpr(y, s, t, w * m))
+            put(f"{g}/fnr", lambda m=m: fm.fnr(y, s, t, w * m))
+        for metric in SUBGROUP_METRICS:
+            per = [values[f"{g}/{metric}"] for g in a["mentions"]]
+            stacked = np.stack(np.broadcast_arrays(*per), axis=-1) if per else np.full(np.shape(w)[:-1] + (0,), np.nan)
+            put(f"{metric}_power_mean", lambda stacked=stacked: fm.generalized_mean(stacked, self.power))
+        parts = ["roc_auc"] + [f"{m}_power_mean" for m in SUBGROUP_METRICS]
+        values["final_bias_metric"] = 0.25 * sum(np.asarray(values[p], dtype=float) for p in parts)
+        if np.ndim(w) == 1:
+            values["final_bias_metric"] = float(values["final_bias_metric"])
+            if not math.isfinite(values["final_bias_metric"]):
+                reasons["final_bias_metric"] = "undefined part(s): " + ", ".join(p for p in parts if p in reasons)
+        for o, scores in a["obf"].items():
+            put(f"robustness_{o}", lambda scores=scores: self._robustness(y, s, scores, w))
+        return values, reasons
+
+    def _robustness(self, y: np.ndarray, s: np.ndarray, obf: np.ndarray, w: np.ndarray) -> Any:
+        keep = (y == 1) & np.isfinite(obf)
+        if not keep.any():
+            raise fm.Undefined("no toxic items scored after obfuscation")
+        clean = fm.recall(y[keep], s[keep], self.threshold, w[..., keep])
+        after = fm.recall(y[keep], obf[keep], self.threshold, w[..., keep])
+        if np.ndim(clean) == 0 and clean == 0:
+            raise fm.Undefined("clean recall is 0")
+        return fm._finish(fm._ratio(after, clean), "clean recall is 0 or undefined")
+
+    def point_estimates(self, records: list[Record]) -> dict[str, float | None]:
+        if not records:
+            return {m.name: None for m in METRICS}
+        values, _ = self._statistics(self._arrays(records), np.ones(len(records)))
+        return {m.name: (values[m.name] if math.isfinite(values.get(m.name, math.nan)) else None) for m in METRICS}
+
+    def aggregate(self, records: list[Record], seed: int) -> SuiteResult:
+        n = len(records)
+        if not n:
+            return SuiteResult({m.name: MetricValue.undefined("no items were scored", 0) for m in METRICS})
+        a = self._arrays(records)
+        values, reasons = self._statistics(a, np.ones(n))
+        replicates: dict[str, list[np.ndarray]] = {}
+        weights = fm.bootstrap_weights(n, seed) if n >= 2 else np.zeros((0, n))
+        for start in range(0, len(weights), BOOTSTRAP_BATCH):
+            for name, v in self._statistics(a, weights[start : start + BOOTSTRAP_BATCH])[0].items():
+                replicates.setdefault(name, []).append(np.broadcast_to(v, (len(weights[start : start + BOOTSTRAP_BATCH]),)))
+
+        def value(name: str, count: int) -> MetricValue:
+            if not math.isfinite(values[name]):
+                return MetricValue.undefined(reasons.get(name, f"{name} is undefined"), count)
+            ci = fm.percentile_ci(np.concatenate(replicates[name])) if name in replicates else None
+            return MetricValue.of(values[name], ci, count, f"{name} is undefined")
+
+        metrics = {m.name: value(m.name, n) for m in METRICS}
+        breakdown = {
+            g: {metric: value(f"{g}/{metric}", int(a["mentions"][g].sum())) for metric in (*SUBGROUP_METRICS, "fpr", "fnr")}
+            for g in a["mentions"]
+        }
+        return SuiteResult(metrics, {"subgroup": breakdown} if breakdown else {})
