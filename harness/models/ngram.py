@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import defaultdict
+from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 
@@ -48,27 +49,28 @@ class NgramCounts:
                     self.total[h] += 1
         return self
 
-    def prob(self, history: tuple[int, ...], token: int) -> float:
-        """P(token | history), interpolating from the empty context up to the longest one."""
-        p = 1.0 / VOCAB
+    def _levels(self, history: tuple[int, ...]) -> Iterator[tuple[int, dict[int, int]]]:
+        """(count, followers) of the contexts of `history` from the empty one up to the longest
+        one seen in training; interpolation stops at the first context never seen."""
         for k in range(0, min(len(history), self.order - 1) + 1):
             h = history[len(history) - k :] if k else ()
             total = self.total.get(h, 0)
             if total == 0:
-                break
-            followers = self.next[h]
+                return
+            yield total, self.next[h]
+
+    def prob(self, history: tuple[int, ...], token: int) -> float:
+        """P(token | history): each level discounts its counts by `discount` and gives the mass
+        it frees to the level below, starting from the uniform distribution over bytes."""
+        p = 1.0 / VOCAB
+        for total, followers in self._levels(history):
             p = (max(followers.get(token, 0) - self.discount, 0.0) + self.discount * len(followers) * p) / total
         return p
 
     def distribution(self, history: tuple[int, ...]) -> np.ndarray:
-        """P(. | history) over all 256 bytes."""
+        """P(. | history) over all 256 bytes, by the same recursion as `prob`."""
         p = np.full(VOCAB, 1.0 / VOCAB)
-        for k in range(0, min(len(history), self.order - 1) + 1):
-            h = history[len(history) - k :] if k else ()
-            total = self.total.get(h, 0)
-            if total == 0:
-                break
-            followers = self.next[h]
+        for total, followers in self._levels(history):
             counts = np.zeros(VOCAB)
             counts[list(followers)] = list(followers.values())
             p = (np.maximum(counts - self.discount, 0.0) + self.discount * len(followers) * p) / total
