@@ -57,6 +57,10 @@ SUITE_KINDS: Registry = Registry(
     "suite kind",
     {
         "perplexity": "harness.suites.perplexity:PerplexitySuite",
+        "crows_pairs": "harness.suites.crows_pairs:CrowsPairsSuite",
+        "stereoset": "harness.suites.stereoset:StereoSetSuite",
+        "bbq": "harness.suites.bbq:BBQSuite",
+        "counterfactual": "harness.suites.counterfactual:CounterfactualSuite",
         "squad": "harness.suites.squad:SquadSuite",
         "truthfulqa_mc": "harness.suites.truthfulqa:TruthfulQASuite",
         "toxicity": "harness.suites.toxicity:ToxicitySuite",

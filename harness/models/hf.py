@@ -45,6 +45,7 @@ class HFModel:
         trust_remote_code: bool = False,
         chat_template: bool = False,
         cache_dir: Path | None = None,
+        prefix_reuse: bool = True,
     ) -> None:
         if (path is None) == (gguf_package is None):
             raise HarnessError(f"model {name}: give either `path` (a folder or GGUF file) or `gguf_package`")
@@ -62,6 +63,9 @@ class HFModel:
         self.max_length_override = max_length
         self.trust_remote_code = trust_remote_code
         self.chat_template = chat_template
+        # loglikelihood reads a context shared by several requests once (harness.models.prefix);
+        # the numbers are the same either way, up to float rounding.
+        self.prefix_reuse = prefix_reuse
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
 
     # ---- where the weights are -------------------------------------------------------------
@@ -222,17 +226,19 @@ class HFModel:
     def _forward(self, input_ids: Any, attention_mask: Any) -> Any:
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
 
-    def _score(self, spans: Sequence[Any]) -> list[Any]:
+    def _score(self, spans: Sequence[Any], reuse_prefixes: bool = False) -> list[Any]:
         from harness.models.scoring import score_spans
 
         pad = self.tokenizer.pad_token_id
-        return score_spans(
-            self._forward,
-            spans,
-            pad_id=int(pad if pad is not None else self.prefix_token),
-            batch_size=self.batch_size,
-            device=self.device,
-        )
+        pad_id = int(pad if pad is not None else self.prefix_token)
+        if reuse_prefixes:
+            from harness.models.prefix import HFCachedForward, score_spans_reusing_prefixes
+
+            cached = HFCachedForward(self.model, self.device)
+            return score_spans_reusing_prefixes(
+                cached, self._forward, spans, pad_id=pad_id, batch_size=self.batch_size, device=self.device
+            )
+        return score_spans(self._forward, spans, pad_id=pad_id, batch_size=self.batch_size, device=self.device)
 
     # ---- the contract ----------------------------------------------------------------------
 
@@ -241,9 +247,8 @@ class HFModel:
         for r in requests:
             context, continuation = encode_pair(self.encode, r.context, r.continuation, self.prefix_token)
             spans.append(pair_span(context, continuation, self.max_length))
-        return [
-            Loglikelihood(s.logprob, s.is_greedy, span.n_targets) for s, span in zip(self._score(spans), spans)
-        ]
+        scores = self._score(spans, reuse_prefixes=self.prefix_reuse)
+        return [Loglikelihood(s.logprob, s.is_greedy, span.n_targets) for s, span in zip(scores, spans)]
 
     def loglikelihood_rolling(self, texts: list[str]) -> list[RollingLoglikelihood]:
         windows = [rolling_windows(self.encode(t), self.prefix_token, self.max_length) for t in texts]
