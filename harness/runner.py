@@ -119,7 +119,7 @@ def open_model(options: RunOptions, planned: Sequence[PlannedSuite]) -> tuple[La
     names = ", ".join(options.suites)
     if not needs_model(planned):
         if options.model is not None:
-            raise HarnessError(f"suite(s) {names} need no language model; drop --model (or run them separately from model suites)")
+            raise HarnessError(f"suite(s) {names} need no language model; drop --model")
         if options.guard is not None:
             raise HarnessError(f"--guard applies to generation; suite(s) {names} generate nothing")
         return NoModel(), None, None
@@ -205,7 +205,10 @@ def run(options: RunOptions, argv: Sequence[str] = ()) -> dict[str, Any]:
     try:
         with _progress(options.show_progress) as progress:
             for p in planned:
-                suites[p.spec.name] = _run_suite(p, lm, options, progress)
+                # A suite that needs no model (e.g. toxicity_filter) may run beside model suites;
+                # it never sees the model, so its journal does not depend on it.
+                suite_lm = lm if getattr(p.kind, "needs_model", True) else NoModel()
+                suites[p.spec.name] = _run_suite(p, suite_lm, options, progress)
     finally:
         if cache is not None:
             cache.close()

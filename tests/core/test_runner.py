@@ -118,3 +118,13 @@ def test_a_cut_last_line_is_dropped_and_redone(run_cli, tmp_path: Path) -> None:
     (out / "perplexity.jsonl").write_bytes(whole[: whole.rfind(b"{") + 10])  # as if killed mid-write
     code, _, _ = run_cli("run", "perplexity", "--model", "ngram", "--limit", "4", "--out", out, "--quiet")
     assert code == 0 and (out / "perplexity.jsonl").read_bytes() == whole
+
+
+def test_model_free_suites_run_beside_model_suites(run_cli, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code, _, err = run_cli("run", "perplexity", "toxicity_filter", "--model", "ngram", "--limit", "4", "--out", out, "--quiet")
+    assert code == 0, err
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["suites"]) == {"perplexity", "toxicity_filter"}
+    identity = json.loads((out / ".journal" / "toxicity_filter.json").read_text())
+    assert identity["model_fingerprint"] == "none"  # the filter's results do not depend on the model
