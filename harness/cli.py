@@ -15,6 +15,7 @@ from harness.errors import HarnessError
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("harness.commands.run", "evaluate suites on a model"),
     "list": ("harness.commands.listing", "list the built-in suites and model presets"),
+    "train": ("harness.commands.train", "train the from-scratch Transformer"),
     "scorecard": ("harness.commands.scorecard", "write the HTML ethics scorecard of one or more runs"),
     "gate": ("harness.commands.gate", "fail when a candidate run regressed against a baseline run"),
     "train-filter": ("harness.commands.train_filter", "train a TF-IDF + logistic-regression toxicity filter"),

@@ -49,6 +49,7 @@ ADAPTERS: Registry = Registry(
     {
         "hf": "harness.models.hf:HFModel",
         "ngram": "harness.models.ngram:NgramModel",
+        "scratch": "harness.models.scratch:ScratchModel",
     },
 )
 
