@@ -22,11 +22,10 @@ from typing import Any
 from harness.api import Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, ModelInfo, RollingLoglikelihood
 from harness.cache import default_cache_dir
 from harness.errors import HarnessError
+from harness.models.settings import check_device_and_dtype
 from harness.models.hashing import cached_file_sha256
 from harness.tokens import cut_at_stop, encode_pair, pair_span, rolling_windows
 
-DTYPES = ("float32", "bfloat16", "float16")
-DEVICES = ("cpu", "cuda", "mps")
 WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
 
 
@@ -49,10 +48,7 @@ class HFModel:
     ) -> None:
         if (path is None) == (gguf_package is None):
             raise HarnessError(f"model {name}: give either `path` (a folder or GGUF file) or `gguf_package`")
-        if dtype not in DTYPES:
-            raise HarnessError(f"model {name}: dtype {dtype!r} is not one of {', '.join(DTYPES)}")
-        if device not in DEVICES:
-            raise HarnessError(f"model {name}: device {device!r} is not one of {', '.join(DEVICES)}")
+        check_device_and_dtype(name, device, dtype)
         self.name = name
         self.path = path
         self.gguf_package = gguf_package

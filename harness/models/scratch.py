@@ -24,11 +24,10 @@ from typing import Any
 from harness.api import Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, ModelInfo, RollingLoglikelihood
 from harness.cache import default_cache_dir
 from harness.errors import HarnessError
+from harness.models.settings import check_device_and_dtype
 from harness.models.hashing import cached_file_sha256
 from harness.tokens import Span, cut_at_stop, encode_pair, pair_span, rolling_windows
 
-DTYPES = ("float32", "bfloat16", "float16")
-DEVICES = ("cpu", "cuda", "mps")
 GREEDY_BATCH = 8
 
 
@@ -50,10 +49,7 @@ class ScratchModel:
     ) -> None:
         if (checkpoint is None) == (path is None):
             raise HarnessError(f"model {name}: give the checkpoint folder as `checkpoint:` in the preset")
-        if dtype not in DTYPES:
-            raise HarnessError(f"model {name}: dtype {dtype!r} is not one of {', '.join(DTYPES)}")
-        if device not in DEVICES:
-            raise HarnessError(f"model {name}: device {device!r} is not one of {', '.join(DEVICES)}")
+        check_device_and_dtype(name, device, dtype)
         self.name = name
         self.folder = Path(checkpoint or path).expanduser()  # type: ignore[arg-type]
         self.from_preset = checkpoint is not None
