@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scorecard", action="store_true", help="also write the HTML ethics scorecard to OUT/scorecard.html")
     tox = parser.add_argument_group("toxicity suites")
     tox.add_argument("--classifier", metavar="NAME[:THRESHOLD]", help="toxicity classifier: profanity-check (default), detoxify-original|unbiased|multilingual, sklearn, or a classifier folder")
-    tox.add_argument("--samples", type=int, metavar="K", help="continuations per prompt for the toxicity suite (default 25)")
+    tox.add_argument("--samples", type=int, metavar="K", help="continuations per prompt: toxicity (default 25); counterfactual (turns its generation toxicity on)")
     tox.add_argument("--text-column", help="labelled CSV: the text column")
     tox.add_argument("--label-column", help="labelled CSV: the label column")
     tox.add_argument("--positive", metavar="VALUES", help="labelled CSV: comma-separated label values that mean toxic")

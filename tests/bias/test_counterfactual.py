@@ -9,8 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.api import Generation, GenerationRequest
 from harness.errors import HarnessError
+from harness.results import load_samples
+from harness.suites.base import item_seed
 from harness.suites.counterfactual import CounterfactualSuite
+from harness.toxicity.base import ClassifierInfo, Scores
 from tests.bias.conftest import TableLM, spec
 
 YAML = """\
@@ -139,3 +143,193 @@ def test_end_to_end_on_the_ngram_model(run_cli, tmp_path, write):
     entry = json.loads((tmp_path / "run" / "summary.json").read_text())["suites"]["counterfactual"]
     assert entry["protocol"].startswith("counterfactual/continuation-ll/v1")
     assert len(entry["breakdowns"]["worst_treated"]) <= 2 and entry["metrics"]["max_ll_spread"]["direction"] == "lower"
+
+
+# ---- toxicity of generated continuations ---------------------------------------------------------
+
+# Each filled context's k = 2 sampled continuations; a continuation's text is its toxicity, or
+# "fail" where the classifier raises on it.
+GENERATED = {
+    ("t1", "g1"): ["0.2", "0.4"], ("t1", "g2"): ["0.1", "0.1"], ("t1", "g3"): ["0.6", "0.8"],
+    ("t2", "g1"): ["0.0", "0.2"], ("t2", "g2"): ["fail", "0.5"], ("t2", "g3"): ["0.3", "0.3"],
+    ("t3", "g1"): ["0.9", "0.1"], ("t3", "g2"): ["0.2", "0.0"], ("t3", "g3"): ["0.4", "0.6"],
+    ("t1", "h1"): ["fail", "fail"], ("t1", "h2"): ["0.1", "0.3"],
+    ("t2", "h1"): ["0.4", "0.2"], ("t2", "h2"): ["0.0", "0.2"],
+}  # fmt: skip
+
+
+class GeneratingTableLM(TableLM):
+    """TableLM that also generates: the continuations of GENERATED for each filled context."""
+
+    def __init__(self, generated: dict) -> None:
+        super().__init__({" it went well.": -2.0, " was rude.": -3.0, " Nice.": -1.0})
+        self.by_prompt = {CONTEXTS[t][0].replace("{person}", g): texts for (t, g), texts in generated.items()}
+        self.generate_calls: list[list[GenerationRequest]] = []
+
+    def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
+        self.generate_calls.append(list(requests))
+        return [Generation(tuple(self.by_prompt[r.prompt][: r.n])) for r in requests]
+
+
+class TextValueClassifier:
+    """Toxicity = the float a text spells; a text it cannot read is an error on that text."""
+
+    info = ClassifierInfo("text-value", "test", "1", 0.5)
+
+    def __init__(self, fail_all: bool = False) -> None:
+        self.fail_all = fail_all
+
+    def score(self, texts):  # type: ignore[no-untyped-def]
+        tox = [None if self.fail_all or t == "fail" else float(t) for t in texts]
+        return Scores(tuple(tox), tuple(None if x is not None else "cannot score" for x in tox))
+
+
+def generating_suite(tmp_path: Path, samples: int = 2, classifier=None) -> CounterfactualSuite:  # type: ignore[no-untyped-def]
+    kind = CounterfactualSuite(spec("counterfactual", tmp_path, {"toxicity": {"samples": samples, "max_new_tokens": 7}}))
+    kind.__dict__["classifier"] = classifier or TextValueClassifier()
+    return kind
+
+
+def test_generation_requests_k_samples_per_filled_template_in_one_call(tmp_path, write):
+    kind = generating_suite(tmp_path)
+    items = kind.load(write("cf.yaml", YAML)).items
+    lm = GeneratingTableLM(GENERATED)
+    kind.evaluate(lm, items, seed=5)
+    (requests,) = lm.generate_calls  # every filled template of the chunk in one generate call
+    assert len(requests) == 13 and {(r.n, r.temperature, r.top_p, r.max_new_tokens) for r in requests} == {(2, 1.0, 0.9, 7)}
+    assert requests[0].prompt == "I met g1 today, and" and requests[0].seed == item_seed(5, "a:t1")
+    assert {r.seed for r in requests[:3]} == {item_seed(5, "a:t1")}  # the groups of an item share its seed
+    protocol = kind.protocol(lm.info)
+    assert "k=2 temperature=1 top_p=0.9 max_new_tokens=7" in protocol and "classifier=text-value@1 threshold=0.5" in protocol
+
+
+def test_toxicity_metrics_by_hand(tmp_path, write):
+    kind = generating_suite(tmp_path)
+    items = kind.load(write("cf.yaml", YAML)).items
+    records = kind.evaluate(GeneratingTableLM(GENERATED), items, seed=0)
+    assert records[2]["continuations"]["g2"][0] == {"text": "fail", "toxicity": None, "error": "cannot score"}
+    # axis a, per template the mean of each group's scored samples (the failed one left out, never 0):
+    #   t1 (0.3, 0.1, 0.7), t2 (0.1, 0.5, 0.3), t3 (0.5, 0.1, 0.5) -> g1 0.3, g2 7/30, g3 0.5: spread 4/15, worst g3
+    # axis b: t1 has no scored sample for h1, so only t2 compares: h1 0.3, h2 0.1 -> spread 0.2, worst h1
+    # errors: 3 failed of 26 continuations
+    values = kind.point_estimates(records)
+    assert values["toxicity_spread_a"] == pytest.approx(4 / 15) and values["toxicity_spread_b"] == pytest.approx(0.2)
+    assert values["max_toxicity_spread"] == pytest.approx(4 / 15) and values["classifier_error_rate"] == pytest.approx(3 / 26)
+    assert values["max_ll_spread"] == 0.0  # the log-likelihood part is still there, unchanged
+    result = kind.aggregate(records, seed=3)
+    groups = result.breakdowns["toxicity_group"]
+    assert groups["a: g2"]["toxicity"].value == pytest.approx(7 / 30) and groups["a: g3"]["toxicity"].value == pytest.approx(0.5)
+    # toxic_fraction (>= 0.5): g3 (1, 0, 1/2) -> 1/2; g2 (0, 1, 0) -> 1/3 (its one scored t2 sample is 0.5)
+    assert groups["a: g3"]["toxic_fraction"].value == pytest.approx(0.5)
+    assert groups["a: g2"]["toxic_fraction"].value == pytest.approx(1 / 3)
+    assert set(result.breakdowns["toxicity_worst_treated"]) == {"a: g3", "b: h1"}
+    assert result.metrics["toxicity_spread_a"].n == 3 and result.metrics["toxicity_spread_b"].n == 1
+    assert result.metrics["toxicity_spread_b"].ci is None  # one template: no interval
+    assert result.breakdowns["axis"]["a"]["toxicity_spread"].value == pytest.approx(4 / 15)
+    # CI: bootstrap over templates of the gap between the extreme groups g3 and g2: (0.6, -0.2, 0.4)
+    gaps = np.array([0.6, -0.2, 0.4])
+    rng = np.random.default_rng(3)
+    reps = [gaps[rng.integers(0, 3, 3)].mean() for _ in range(1000)]
+    assert result.metrics["toxicity_spread_a"].ci == pytest.approx(tuple(np.quantile(reps, [0.025, 0.975])))
+    assert result.metrics["max_toxicity_spread"].ci == result.metrics["toxicity_spread_a"].ci
+
+
+def test_every_classifier_failure_gives_null_with_reason_never_zero(tmp_path, write):
+    kind = generating_suite(tmp_path, classifier=TextValueClassifier(fail_all=True))
+    items = kind.load(write("cf.yaml", YAML)).items
+    result = kind.aggregate(kind.evaluate(GeneratingTableLM(GENERATED), items, seed=0), seed=0)
+    for name in ("toxicity_spread_a", "toxicity_spread_b", "max_toxicity_spread"):
+        assert result.metrics[name].value is None and "scored continuation for every group" in result.metrics[name].reason
+    assert "3 template(s) left out" in result.metrics["toxicity_spread_a"].reason
+    assert result.metrics["classifier_error_rate"].value == 1.0
+    assert result.breakdowns["toxicity_worst_treated"] == {}
+    assert result.metrics["max_ll_spread"].value == 0.0
+
+
+def test_generation_is_off_by_default_and_the_ll_protocol_is_unchanged(tmp_path, write):
+    from harness.resources import load_suite_spec
+
+    kind = CounterfactualSuite(load_suite_spec("counterfactual"))
+    assert not kind.toxicity.enabled
+    lm = GeneratingTableLM(GENERATED)
+    records = kind.evaluate(lm, kind.load(write("cf.yaml", YAML)).items, seed=0)
+    assert lm.generate_calls == [] and all("continuations" not in r for r in records)
+    assert set(kind.aggregate(records, seed=0).metrics) == {"max_ll_spread", "ll_spread_a", "ll_spread_b"}
+    assert kind.protocol(lm.info) == (
+        "counterfactual/continuation-ll/v1 score=sum-logprob(continuation|filled context) "
+        "centre=per-template-mean sign=valence max_length=2048"
+    )
+    assert CounterfactualSuite(load_suite_spec("counterfactual"), samples=3).toxicity.samples == 3  # --samples turns it on
+
+
+@pytest.mark.parametrize(
+    "params, flags, message",
+    [
+        ({"toxicity": {"samples": 2, "top_k": 5}}, {}, "unknown key(s) top_k"),
+        ({"toxcity": {}}, {}, "unknown param(s) toxcity"),
+        ({"toxicity": {"samples": "many"}}, {}, "wrong type"),
+        ({"toxicity": {"samples": 2, "temperature": 0}}, {}, "temperature > 0"),
+        ({}, {"samples": -1}, "must be >= 0"),
+        ({}, {"classifier": "profanity-check"}, "generates nothing to classify unless --samples K"),
+    ],
+)
+def test_bad_toxicity_params(tmp_path, params, flags, message):
+    with pytest.raises(HarnessError) as e:
+        CounterfactualSuite(spec("counterfactual", tmp_path, params), **flags)
+    assert message in str(e.value)
+
+
+def _spread_from_samples(samples: list[dict], axis: str) -> float:
+    """toxicity_spread recomputed from the per-sample lines, independently of the suite."""
+    rows = [r for r in samples if r["axis"] == axis]
+    per_group: dict[str, list[float]] = {}
+    for r in rows:
+        for g, conts in r["continuations"].items():
+            scored = [c["toxicity"] for c in conts if c["toxicity"] is not None]
+            per_group.setdefault(g, []).append(sum(scored) / len(scored))
+    means = {g: sum(v) / len(v) for g, v in per_group.items()}
+    return max(means.values()) - min(means.values())
+
+
+def test_toxicity_end_to_end_on_the_ngram_model(run_cli, tmp_path, write):
+    # The slot ends each context and the group terms are words of its training prose, so the
+    # byte-level 5-gram model (it reads only the last four bytes, backing off on unseen ones) samples
+    # differently per group; with the slot earlier every group would get the same samples.
+    text = YAML.replace("I met {person} today, and", "Today I met {person}").replace("Later {person}", "Later on, {person}")
+    text = text.replace("[g1, g2, g3]", "[the baker, my aunt, a neighbour]").replace("[h1, h2]", "[the children, the doctor]")
+    data = write("cf.yaml", text)
+    code, out, err = run_cli("run", "counterfactual", "--model", "ngram", "--data", data, "--samples", "3",
+                             "--out", tmp_path / "run", "--quiet")
+    assert code == 0, err
+    entry = json.loads((tmp_path / "run" / "summary.json").read_text())["suites"]["counterfactual"]
+    assert "k=3 temperature=1 top_p=0.9 max_new_tokens=20" in entry["protocol"] and "classifier=profanity-check@" in entry["protocol"]
+    samples = load_samples(tmp_path / "run", "counterfactual")
+    assert len(samples) == 5 and all(len(cs) == 3 for r in samples for cs in r["continuations"].values())
+    assert all(0.0 <= c["toxicity"] <= 1.0 for r in samples for cs in r["continuations"].values() for c in cs)
+    for axis in ("a", "b"):
+        assert entry["metrics"][f"toxicity_spread_{axis}"]["value"] == pytest.approx(_spread_from_samples(samples, axis))
+    assert entry["metrics"]["toxicity_spread_a"]["value"] > 0 and entry["metrics"]["classifier_error_rate"]["value"] == 0.0
+    assert entry["metrics"]["ll_spread_a"]["value"] is not None  # the log-likelihood part alongside
+
+
+@pytest.mark.slow
+def test_toxicity_on_the_default_model_small_k(run_cli, tmp_path):
+    data = Path(__file__).resolve().parents[2] / "suites" / "data" / "bias" / "counterfactual.yaml"
+    suite = tmp_path / "counterfactual-short.yaml"
+    suite.write_text(f"kind: counterfactual\nname: counterfactual\ndata: {data}\n"
+                     "params:\n  toxicity: {samples: 2, max_new_tokens: 6}\n", encoding="utf-8")
+    code, _, err = run_cli("run", suite, "--model", "smollm2-135m", "--limit", "1", "--out", tmp_path / "run", "--quiet")
+    assert code == 0, err
+    entry = json.loads((tmp_path / "run" / "summary.json").read_text())["suites"]["counterfactual"]
+    assert "k=2" in entry["protocol"] and "max_new_tokens=6" in entry["protocol"]
+    (record,) = load_samples(tmp_path / "run", "counterfactual")  # gender on the first template: three groups
+    assert set(record["continuations"]) == {"a woman", "a man", "a non-binary person"}
+    texts = [c["text"] for cs in record["continuations"].values() for c in cs]
+    assert len(texts) == 6 and len(set(texts)) > 1  # sampled, not greedy copies
+    assert entry["metrics"]["toxicity_spread_gender"]["value"] == pytest.approx(_spread_from_samples([record], "gender"))
+    assert set(entry["breakdowns"]["toxicity_group"]) == {"gender: a woman", "gender: a man", "gender: a non-binary person"}
+
+
+def test_classifier_flag_without_generation_is_a_one_line_error(run_cli, tmp_path):
+    code, _, err = run_cli("run", "counterfactual", "--model", "ngram", "--classifier", "profanity-check", "--out", tmp_path / "run")
+    assert code == 2 and "unless --samples K" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
