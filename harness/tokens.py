@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from harness.api import Loglikelihood, LoglikelihoodRequest, RollingLoglikelihood
+
 Encode = Callable[[str], list[int]]
 
 
@@ -35,6 +37,39 @@ class Span:
     @property
     def targets(self) -> tuple[int, ...]:
         return self.tokens[-self.n_targets :]
+
+
+@dataclass(frozen=True)
+class SpanScore:
+    logprob: float  # sum of the natural-log probabilities of the span's targets
+    is_greedy: bool  # every target was the argmax at its position (False when not checked)
+
+
+# Scores spans, results in input order.
+ScoreSpans = Callable[[Sequence[Span]], list[SpanScore]]
+
+
+def pair_loglikelihoods(
+    score: ScoreSpans, encode: Encode, prefix_token: int, max_length: int, requests: Sequence[LoglikelihoodRequest]
+) -> list[Loglikelihood]:
+    """The `loglikelihood` method of the contract, for any adapter that can score spans."""
+    spans = []
+    for r in requests:
+        context, continuation = encode_pair(encode, r.context, r.continuation, prefix_token)
+        spans.append(pair_span(context, continuation, max_length))
+    return [Loglikelihood(s.logprob, s.is_greedy, span.n_targets) for s, span in zip(score(spans), spans)]
+
+
+def rolling_loglikelihoods(
+    score: ScoreSpans, encode: Encode, prefix_token: int, max_length: int, texts: Sequence[str]
+) -> list[RollingLoglikelihood]:
+    """The `loglikelihood_rolling` method of the contract: all windows of all texts scored in one
+    call (so they batch together), then summed per text. `score` need not check greediness."""
+    windows = [rolling_windows(encode(t), prefix_token, max_length) for t in texts]
+    scores = iter(score([w for ws in windows for w in ws]))
+    return [
+        RollingLoglikelihood(sum(next(scores).logprob for _ in ws), sum(w.n_targets for w in ws)) for ws in windows
+    ]
 
 
 def split_trailing_space(context: str, continuation: str) -> tuple[str, str]:

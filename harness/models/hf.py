@@ -24,7 +24,7 @@ from harness.cache import default_cache_dir
 from harness.errors import HarnessError
 from harness.models.settings import check_device_and_dtype
 from harness.models.hashing import cached_file_sha256
-from harness.tokens import cut_at_stop, encode_pair, pair_span, rolling_windows
+from harness.tokens import Span, SpanScore, pair_loglikelihoods, rolling_loglikelihoods
 
 WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
 
@@ -222,39 +222,39 @@ class HFModel:
     def _forward(self, input_ids: Any, attention_mask: Any) -> Any:
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
 
-    def _score(self, spans: Sequence[Any], reuse_prefixes: bool = False) -> list[Any]:
+    @property
+    def _pad_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return int(pad if pad is not None else self.prefix_token)
+
+    def _score_pairs(self, spans: Sequence[Span]) -> list[SpanScore]:
+        """Continuations: greediness checked, and a context shared by several requests read once."""
         from harness.models.scoring import score_spans
 
-        pad = self.tokenizer.pad_token_id
-        pad_id = int(pad if pad is not None else self.prefix_token)
-        if reuse_prefixes:
+        if self.prefix_reuse:
             from harness.models.prefix import HFCachedForward, score_spans_reusing_prefixes
 
             cached = HFCachedForward(self.model, self.device)
             return score_spans_reusing_prefixes(
-                cached, self._forward, spans, pad_id=pad_id, batch_size=self.batch_size, device=self.device
+                cached, self._forward, spans, pad_id=self._pad_id, batch_size=self.batch_size, device=self.device
             )
-        return score_spans(self._forward, spans, pad_id=pad_id, batch_size=self.batch_size, device=self.device)
+        return score_spans(self._forward, spans, pad_id=self._pad_id, batch_size=self.batch_size, device=self.device)
+
+    def _score_windows(self, spans: Sequence[Span]) -> list[SpanScore]:
+        """Rolling windows: no greediness needed, which saves a pass over the logits."""
+        from harness.models.scoring import score_spans
+
+        return score_spans(
+            self._forward, spans, pad_id=self._pad_id, batch_size=self.batch_size, device=self.device, check_greedy=False
+        )
 
     # ---- the contract ----------------------------------------------------------------------
 
     def loglikelihood(self, requests: list[LoglikelihoodRequest]) -> list[Loglikelihood]:
-        spans = []
-        for r in requests:
-            context, continuation = encode_pair(self.encode, r.context, r.continuation, self.prefix_token)
-            spans.append(pair_span(context, continuation, self.max_length))
-        scores = self._score(spans, reuse_prefixes=self.prefix_reuse)
-        return [Loglikelihood(s.logprob, s.is_greedy, span.n_targets) for s, span in zip(scores, spans)]
+        return pair_loglikelihoods(self._score_pairs, self.encode, self.prefix_token, self.max_length, requests)
 
     def loglikelihood_rolling(self, texts: list[str]) -> list[RollingLoglikelihood]:
-        windows = [rolling_windows(self.encode(t), self.prefix_token, self.max_length) for t in texts]
-        flat = [w for ws in windows for w in ws]
-        scores = iter(self._score(flat))
-        results = []
-        for ws in windows:
-            total = sum(next(scores).logprob for _ in ws)
-            results.append(RollingLoglikelihood(total, sum(w.n_targets for w in ws)))
-        return results
+        return rolling_loglikelihoods(self._score_windows, self.encode, self.prefix_token, self.max_length, texts)
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
         from harness.models.generation import hf_generate

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from harness.api import Generation, GenerationRequest, Loglikelihood, Loglikelih
 from harness.data import read_text
 from harness.errors import HarnessError
 from harness.resources import presets_dir
-from harness.tokens import Span, cut_at_stop, encode_pair, pair_span, rolling_windows
+from harness.tokens import Span, SpanScore, cut_at_stop, pair_loglikelihoods, rolling_loglikelihoods
 
 BOS = 256
 VOCAB = 256  # the model predicts bytes only; BOS is context, never a prediction
@@ -133,7 +133,10 @@ class NgramModel:
     def encode(text: str) -> list[int]:
         return list(text.encode("utf-8"))
 
-    def _score(self, span: Span, check_greedy: bool = True) -> tuple[float, bool]:
+    def _score(self, spans: Sequence[Span], check_greedy: bool = True) -> list[SpanScore]:
+        return [self._score_one(span, check_greedy) for span in spans]
+
+    def _score_one(self, span: Span, check_greedy: bool) -> SpanScore:
         logprob, greedy = 0.0, check_greedy
         tokens = span.tokens
         for i in range(len(tokens) - span.n_targets, len(tokens)):
@@ -141,26 +144,15 @@ class NgramModel:
             logprob += math.log(self.counts.prob(history, tokens[i]))
             if greedy:
                 greedy = int(np.argmax(self.counts.distribution(history))) == tokens[i]
-        return logprob, greedy
+        return SpanScore(logprob, greedy)
 
     def loglikelihood(self, requests: list[LoglikelihoodRequest]) -> list[Loglikelihood]:
-        results = []
-        for r in requests:
-            context, continuation = encode_pair(self.encode, r.context, r.continuation, BOS)
-            span = pair_span(context, continuation, self.max_length)
-            logprob, greedy = self._score(span)
-            results.append(Loglikelihood(logprob, greedy, span.n_targets))
-        return results
+        return pair_loglikelihoods(self._score, self.encode, BOS, self.max_length, requests)
 
     def loglikelihood_rolling(self, texts: list[str]) -> list[RollingLoglikelihood]:
-        results = []
-        for text in texts:
-            windows = rolling_windows(self.encode(text), BOS, self.max_length)
-            total = 0.0
-            for w in windows:
-                total += self._score(w, check_greedy=False)[0]
-            results.append(RollingLoglikelihood(total, sum(w.n_targets for w in windows)))
-        return results
+        return rolling_loglikelihoods(
+            lambda spans: self._score(spans, check_greedy=False), self.encode, BOS, self.max_length, texts
+        )
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
         return [Generation(tuple(self._sample(r, j) for j in range(r.n))) for r in requests]

@@ -26,8 +26,8 @@ from typing import Any
 
 import torch
 
-from harness.models.scoring import Forward, SpanScore, length_sorted_batches, score_spans
-from harness.tokens import Span
+from harness.models.scoring import Forward, length_sorted_batches, score_spans
+from harness.tokens import Span, SpanScore
 
 # Below this many shared tokens the extra forward pass costs more than it saves.
 MIN_SHARED = 4

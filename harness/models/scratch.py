@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from harness.cache import default_cache_dir
 from harness.errors import HarnessError
 from harness.models.settings import check_device_and_dtype
 from harness.models.hashing import cached_file_sha256
-from harness.tokens import Span, cut_at_stop, encode_pair, pair_span, rolling_windows
+from harness.tokens import Span, SpanScore, cut_at_stop, pair_loglikelihoods, rolling_loglikelihoods
 
 GREEDY_BATCH = 8
 
@@ -159,28 +160,24 @@ class ScratchModel:
     def encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text)
 
-    def _score(self, spans: list[Span]) -> list[Any]:
+    def _score(self, spans: Sequence[Span], check_greedy: bool = True) -> list[SpanScore]:
         from harness.models.scoring import score_spans
 
         model = self.model
         # Right padding: real tokens keep positions 0..n-1 and the causal mask keeps them from
         # seeing the padding after them, so the mask argument is not needed.
         return score_spans(lambda ids, mask: model(ids), spans, pad_id=self.prefix_token,
-                           batch_size=self.batch_size, device=self.device)
+                           batch_size=self.batch_size, device=self.device, check_greedy=check_greedy)
 
     # ---- the contract --------------------------------------------------------------------------
 
     def loglikelihood(self, requests: list[LoglikelihoodRequest]) -> list[Loglikelihood]:
-        spans = []
-        for r in requests:
-            context, continuation = encode_pair(self.encode, r.context, r.continuation, self.prefix_token)
-            spans.append(pair_span(context, continuation, self.max_length))
-        return [Loglikelihood(s.logprob, s.is_greedy, span.n_targets) for s, span in zip(self._score(spans), spans)]
+        return pair_loglikelihoods(self._score, self.encode, self.prefix_token, self.max_length, requests)
 
     def loglikelihood_rolling(self, texts: list[str]) -> list[RollingLoglikelihood]:
-        windows = [rolling_windows(self.encode(t), self.prefix_token, self.max_length) for t in texts]
-        scores = iter(self._score([w for ws in windows for w in ws]))
-        return [RollingLoglikelihood(sum(next(scores).logprob for _ in ws), sum(w.n_targets for w in ws)) for ws in windows]
+        return rolling_loglikelihoods(
+            lambda spans: self._score(spans, check_greedy=False), self.encode, self.prefix_token, self.max_length, texts
+        )
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
         results: list[Generation | None] = [None] * len(requests)
