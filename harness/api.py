@@ -35,6 +35,10 @@ from typing import Any, Protocol, runtime_checkable
 class LoglikelihoodRequest:
     context: str
     continuation: str
+    # Render the context through the tokenizer's chat template as one user turn, the continuation
+    # being the start of the assistant's reply (its leading whitespace dropped). Adapters whose
+    # tokenizer has no chat template score the plain text, as `ModelInfo.has_chat_template` says.
+    chat: bool = False
 
 
 @dataclass(frozen=True)

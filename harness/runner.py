@@ -155,8 +155,11 @@ def build_model(spec: ModelSpec, options: RunOptions) -> LanguageModel:
         if v is not None
     }
     adapter_cls = ADAPTERS.get(spec.adapter)
-    if "cache_dir" in inspect.signature(adapter_cls).parameters:
+    accepted = inspect.signature(adapter_cls).parameters
+    if "cache_dir" in accepted:
         overrides["cache_dir"] = options.cache_dir
+    if "preset_dir" in accepted and spec.path is not None:
+        overrides["preset_dir"] = spec.path.parent  # relative paths in a preset are relative to it
     try:
         return adapter_cls(name=spec.name, **{**spec.args, **overrides})
     except TypeError as e:
@@ -258,9 +261,14 @@ def _run_suite(p: PlannedSuite, lm: LanguageModel, options: RunOptions, progress
         rate = computed / max(time.time() - started, 1e-9)
         progress.update(task, advance=len(chunk), rate=f"{rate:.2f} items/s")
     ordered = [done[item.id] for item in items]
-    journal.finish(ordered)
+    journal.finish(ordered, done)
     ok = [r for r in ordered if "error" not in r]
-    result = p.kind.aggregate(ok, options.seed)
+    errored = [r for r in ordered if "error" in r]
+    # A kind that counts failures in its metrics (e.g. a classifier's error rate) takes them too.
+    if "errored" in inspect.signature(p.kind.aggregate).parameters:
+        result = p.kind.aggregate(ok, options.seed, errored=errored)
+    else:
+        result = p.kind.aggregate(ok, options.seed)
     return suite_summary(
         spec=p.spec,
         kind=p.kind,
@@ -268,7 +276,7 @@ def _run_suite(p: PlannedSuite, lm: LanguageModel, options: RunOptions, progress
         protocol=protocol,
         result=result,
         n_samples=len(ordered),
-        n_errors=len(ordered) - len(ok),
+        n_errors=len(errored),
         samples_file=journal.path.name,
         wall_time_s=time.time() - started,
         limit=options.limit,

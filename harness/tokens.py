@@ -50,12 +50,28 @@ ScoreSpans = Callable[[Sequence[Span]], list[SpanScore]]
 
 
 def pair_loglikelihoods(
-    score: ScoreSpans, encode: Encode, prefix_token: int, max_length: int, requests: Sequence[LoglikelihoodRequest]
+    score: ScoreSpans,
+    encode: Encode,
+    prefix_token: int,
+    max_length: int,
+    requests: Sequence[LoglikelihoodRequest],
+    render_chat: Callable[[str], str] | None = None,
 ) -> list[Loglikelihood]:
-    """The `loglikelihood` method of the contract, for any adapter that can score spans."""
+    """The `loglikelihood` method of the contract, for any adapter that can score spans.
+
+    `render_chat` turns a context into the chat-template text of a user turn followed by the
+    assistant's turn opening; requests with `chat=True` use it when the adapter has one.
+    """
     spans = []
     for r in requests:
-        context, continuation = encode_pair(encode, r.context, r.continuation, prefix_token)
+        if r.chat and render_chat is not None:
+            # The template ends where the reply starts (e.g. "<|im_start|>assistant\n"): its
+            # trailing newline stays in the context and the reply starts without a space.
+            context, continuation = encode_pair(
+                encode, render_chat(r.context), r.continuation.lstrip(), prefix_token, move_space=False
+            )
+        else:
+            context, continuation = encode_pair(encode, r.context, r.continuation, prefix_token)
         spans.append(pair_span(context, continuation, max_length))
     return [Loglikelihood(s.logprob, s.is_greedy, span.n_targets) for s, span in zip(score(spans), spans)]
 
@@ -85,13 +101,15 @@ def split_trailing_space(context: str, continuation: str) -> tuple[str, str]:
 
 
 def encode_pair(
-    encode: Encode, context: str, continuation: str, prefix_token: int
+    encode: Encode, context: str, continuation: str, prefix_token: int, move_space: bool = True
 ) -> tuple[list[int], list[int]]:
     """Context and continuation tokens, tokenised together so the boundary is what the model sees.
 
-    An empty context is replaced by `prefix_token` (BOS, or EOS for models without BOS).
+    An empty context is replaced by `prefix_token` (BOS, or EOS for models without BOS). The
+    context's trailing whitespace moves to the continuation unless `move_space` is False.
     """
-    context, continuation = split_trailing_space(context, continuation)
+    if move_space:
+        context, continuation = split_trailing_space(context, continuation)
     if not context:
         return [prefix_token], encode(continuation)
     whole = encode(context + continuation)

@@ -1,5 +1,10 @@
 """Generation with a Hugging Face model: greedy prompts batched together, sampled prompts one call
-each (all `n` samples of a prompt in one batched call, seeded per request)."""
+each (all `n` samples of a prompt in one batched call, seeded per request).
+
+A greedy batch only holds requests with the same stop sequences and token budget: `generate`
+stops a row at any of the batch's stop strings and truncates prompts to leave room for the
+batch's longest budget, so mixing requests would make one request's text depend on the others.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,27 @@ from harness.tokens import cut_at_stop
 GREEDY_BATCH = 8
 
 
+def chat_turn(tokenizer: Any, text: str) -> str:
+    """`text` as one user turn through the tokenizer's chat template, ending where the assistant's
+    reply starts."""
+    return tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True)
+
+
 def render_prompt(tokenizer: Any, request: GenerationRequest) -> str:
     """The prompt text, through the tokenizer's chat template (as one user turn) when asked."""
     if request.chat and getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(
-            [{"role": "user", "content": request.prompt}], tokenize=False, add_generation_prompt=True
-        )
+        return chat_turn(tokenizer, request.prompt)
     return request.prompt
+
+
+def greedy_groups(requests: list[GenerationRequest]) -> list[list[int]]:
+    """Indices of the greedy requests, grouped by (stop sequences, max new tokens) and sorted by
+    prompt length within a group, so that requests batched together cannot affect each other."""
+    groups: dict[tuple[tuple[str, ...], int], list[int]] = {}
+    for i, r in enumerate(requests):
+        if not r.sampled:
+            groups.setdefault((tuple(sorted(set(r.stop))), r.max_new_tokens), []).append(i)
+    return [sorted(g, key=lambda i: len(requests[i].prompt)) for g in groups.values()]
 
 
 def hf_generate(adapter: Any, requests: list[GenerationRequest]) -> list[Generation]:
@@ -64,10 +83,9 @@ def hf_generate(adapter: Any, requests: list[GenerationRequest]) -> list[Generat
                 text = tok.decode(new[row, :n_tokens], skip_special_tokens=True)
                 results[i] = Generation(tuple([cut_at_stop(text, requests[i].stop)] * requests[i].n))
 
-    greedy = [i for i, r in enumerate(requests) if not r.sampled]
-    greedy.sort(key=lambda i: len(requests[i].prompt))
-    for start in range(0, len(greedy), GREEDY_BATCH):
-        run(greedy[start:start + GREEDY_BATCH], sampled=False)
+    for group in greedy_groups(requests):
+        for start in range(0, len(group), GREEDY_BATCH):
+            run(group[start:start + GREEDY_BATCH], sampled=False)
     for i, r in enumerate(requests):
         if r.sampled:
             run([i], sampled=True)

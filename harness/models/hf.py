@@ -24,6 +24,7 @@ from harness.cache import default_cache_dir
 from harness.errors import HarnessError
 from harness.models.settings import check_device_and_dtype
 from harness.models.hashing import cached_file_sha256
+from harness.models.weights import count_parameters
 from harness.tokens import Span, SpanScore, pair_loglikelihoods, rolling_loglikelihoods
 
 WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
@@ -140,16 +141,35 @@ class HFModel:
 
     @cached_property
     def _config(self) -> dict[str, Any]:
-        return json.loads((self.folder / "config.json").read_text(encoding="utf-8"))
+        path = self.folder / "config.json"
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise HarnessError(f"{path}: not a readable JSON model config ({_first_line(e)})") from None
+        if not isinstance(config, dict):
+            raise HarnessError(f"{path}: expected a JSON object of model settings")
+        return config
 
-    @property
-    def max_length(self) -> int:
-        if self.max_length_override is not None:
-            return int(self.max_length_override)
+    @cached_property
+    def _trained_length(self) -> int | None:
+        """The longest context the model was built for, from its config."""
         for key in ("max_position_embeddings", "n_positions", "max_seq_len"):
             if isinstance(self._config.get(key), int):
                 return int(self._config[key])
-        return 2048
+        return None
+
+    @property
+    def max_length(self) -> int:
+        trained = self._trained_length
+        if self.max_length_override is None:
+            return trained or 2048
+        length = int(self.max_length_override)
+        if trained is not None and length > trained:
+            raise HarnessError(
+                f"model {self.name}: --max-length {length} is longer than the {trained} positions the "
+                f"model was built for; give at most {trained}"
+            )
+        return length
 
     @cached_property
     def info(self) -> ModelInfo:
@@ -157,9 +177,10 @@ class HFModel:
         if self._gguf is not None:
             weights = cached_file_sha256(self._gguf, self.cache_dir)
         else:
+            # The tokenizer changes results as much as the weights do, so its files count too.
             digest = hashlib.sha256()
-            for p in [folder / "config.json", *self._weight_files(folder)]:
-                digest.update(cached_file_sha256(p, self.cache_dir).encode())
+            for p in [folder / "config.json", *self._weight_files(folder), *_tokenizer_files(folder)]:
+                digest.update(f"{p.name}:{cached_file_sha256(p, self.cache_dir)}".encode())
             weights = digest.hexdigest()
         fingerprint = hashlib.sha256(json.dumps({"weights": weights, "dtype": self.dtype}).encode()).hexdigest()[:16]
         tokenizer_config = folder / "tokenizer_config.json"
@@ -169,7 +190,7 @@ class HFModel:
         return ModelInfo(
             name=self.name,
             adapter="hf",
-            n_parameters=_count_parameters(folder),
+            n_parameters=count_parameters(sorted(folder.glob("*.safetensors"))),
             tokenizer=f"{self._config.get('model_type', 'unknown')} tokenizer from {self._source_name()}",
             max_length=self.max_length,
             fingerprint=fingerprint,
@@ -189,7 +210,15 @@ class HFModel:
     def tokenizer(self) -> Any:
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(self.folder, trust_remote_code=self.trust_remote_code)
+        if not _tokenizer_files(self.folder):
+            raise HarnessError(
+                f"{self.folder}: no tokenizer files (tokenizer.json, tokenizer_config.json, vocab files); "
+                "save the tokenizer beside the model with `tokenizer.save_pretrained(folder)`"
+            )
+        try:
+            return AutoTokenizer.from_pretrained(self.folder, trust_remote_code=self.trust_remote_code)
+        except Exception as e:  # transformers raises many types for unreadable tokenizer files
+            raise HarnessError(f"{self.folder}: transformers cannot load the tokenizer ({_first_line(e)})") from None
 
     @cached_property
     def model(self) -> Any:
@@ -251,7 +280,14 @@ class HFModel:
     # ---- the contract ----------------------------------------------------------------------
 
     def loglikelihood(self, requests: list[LoglikelihoodRequest]) -> list[Loglikelihood]:
-        return pair_loglikelihoods(self._score_pairs, self.encode, self.prefix_token, self.max_length, requests)
+        render_chat = None
+        if any(r.chat for r in requests) and getattr(self.tokenizer, "chat_template", None):
+            from harness.models.generation import chat_turn
+
+            render_chat = lambda text: chat_turn(self.tokenizer, text)  # noqa: E731
+        return pair_loglikelihoods(
+            self._score_pairs, self.encode, self.prefix_token, self.max_length, requests, render_chat
+        )
 
     def loglikelihood_rolling(self, texts: list[str]) -> list[RollingLoglikelihood]:
         return rolling_loglikelihoods(self._score_windows, self.encode, self.prefix_token, self.max_length, texts)
@@ -262,23 +298,15 @@ class HFModel:
         return hf_generate(self, requests)
 
 
-def _count_parameters(folder: Path) -> int | None:
-    """Parameters counted from safetensors headers, without loading the weights."""
-    total = 0
-    files = sorted(folder.glob("*.safetensors"))
-    if not files:
-        return None
-    for path in files:
-        with open(path, "rb") as f:
-            size = int.from_bytes(f.read(8), "little")
-            header = json.loads(f.read(size))
-        for key, entry in header.items():
-            if key != "__metadata__":
-                n = 1
-                for dim in entry["shape"]:
-                    n *= dim
-                total += n
-    return total
+# Files a transformers tokenizer is read from (any that a folder has).
+TOKENIZER_PATTERNS = (
+    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+    "vocab.json", "vocab.txt", "merges.txt", "*.model", "added_tokens.json",
+)  # fmt: skip
+
+
+def _tokenizer_files(folder: Path) -> list[Path]:
+    return sorted({p for pattern in TOKENIZER_PATTERNS for p in folder.glob(pattern)})
 
 
 def _first_line(e: BaseException) -> str:

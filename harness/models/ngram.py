@@ -87,6 +87,7 @@ class NgramModel:
         discount: float = 0.75,
         max_length: int = 1024,
         batch_size: int | str | None = None,  # accepted for a uniform CLI; the model is not batched
+        preset_dir: Path | None = None,  # a relative `corpus` is read from here (the preset's folder)
     ) -> None:
         if order < 1:
             raise HarnessError(f"model {name}: order must be at least 1, got {order}")
@@ -97,11 +98,12 @@ class NgramModel:
         self.order = order
         self.discount = discount
         self.max_length = max_length
+        self.preset_dir = Path(preset_dir) if preset_dir is not None else None
 
     @cached_property
     def _corpus_path(self) -> Path:
         path = Path(self.corpus).expanduser()
-        return path if path.is_absolute() or path.exists() else presets_dir() / path
+        return path if path.is_absolute() else (self.preset_dir or presets_dir()) / path
 
     @cached_property
     def _text(self) -> str:

@@ -133,3 +133,36 @@ def test_stop_sequences_cut_generations(lm: LanguageModel) -> None:
         stop = text[2]
         (cut,) = lm.generate([GenerationRequest(prompt="The kettle", max_new_tokens=8, stop=(stop,))])
         assert cut.texts[0] == text[: text.index(stop)]
+
+
+def test_a_request_does_not_depend_on_the_rest_of_its_batch(lm: LanguageModel) -> None:
+    free = GenerationRequest(prompt="The kettle", max_new_tokens=8)
+    (alone,) = lm.generate([free])
+    text = alone.texts[0]
+    # Another request whose stop sequence occurs in this one's text, and one with a longer budget.
+    stop = text[1:3] if len(text.strip()) >= 3 else "e"
+    others = [GenerationRequest(prompt="The kettle", max_new_tokens=8, stop=(stop,)),
+              GenerationRequest(prompt="The garden", max_new_tokens=40)]
+    batched = lm.generate([others[0], free, others[1]])
+    assert batched[1] == alone
+    assert batched[0] == lm.generate([others[0]])[0] and batched[2] == lm.generate([others[1]])[0]
+
+
+def test_fingerprint_covers_weights_and_tokenizer(tmp_path: Path, tiny_llama_folder: Path) -> None:
+    import shutil
+
+    copy = Path(shutil.copytree(tiny_llama_folder, tmp_path / "copy"))
+    before = HFModel(name="a", path=str(copy), cache_dir=tmp_path).info.fingerprint
+    assert HFModel(name="b", path=str(copy), cache_dir=tmp_path).info.fingerprint == before
+    config = copy / "tokenizer_config.json"
+    config.write_text(config.read_text().replace('"</s>"', '"<s>"', 1))
+    assert HFModel(name="c", path=str(copy), cache_dir=tmp_path).info.fingerprint != before
+    assert HFModel(name="d", path=str(copy), cache_dir=tmp_path, dtype="bfloat16").info.fingerprint != before
+
+
+def test_chat_requests_score_plain_text_without_a_chat_template(lm: LanguageModel) -> None:
+    if lm.info.has_chat_template:
+        pytest.skip("this adapter has a chat template (checked against transformers in test_hf_parity)")
+    plain, chat = lm.loglikelihood([LoglikelihoodRequest("The kettle", " boiled"),
+                                    LoglikelihoodRequest("The kettle", " boiled", chat=True)])
+    assert chat == plain

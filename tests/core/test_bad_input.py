@@ -94,3 +94,61 @@ def test_invalid_suite_yaml(run_cli, tmp_path: Path) -> None:
     path.write_text("kind: perplexity-ish\n", encoding="utf-8")
     code, _, err = run_cli("run", str(path), "--model", "ngram", "--out", tmp_path / "out")
     assert_one_line_error(code, err, "unknown suite kind 'perplexity-ish'")
+
+
+def test_a_folder_or_an_unreadable_file_as_data(run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, _, err = run_ppl(run_cli, tmp_path, "--data", str(tmp_path))
+    assert_one_line_error(code, err, str(tmp_path), "is a folder")
+    locked = tmp_path / "locked.txt"
+    locked.write_text("some text\n", encoding="utf-8")
+    real_read_bytes = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:  # as a non-root user sees a file without read permission
+        if self == locked:
+            raise PermissionError(13, "Permission denied")
+        return real_read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    code, _, err = run_ppl(run_cli, tmp_path, "--data", str(locked))
+    assert_one_line_error(code, err, "locked.txt", "cannot read (Permission denied)")
+
+
+def test_bad_input_loses_nothing_already_journaled(run_cli, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run_cli("run", "perplexity", "--model", "ngram", "--limit", "3", "--out", out, "--quiet")
+    journal, summary = (out / "perplexity.jsonl").read_bytes(), (out / "summary.json").read_bytes()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine"}\nnot json\n', encoding="utf-8")
+    for extra in (["--data", str(bad)], ["--limit", "0"], ["--batch-size", "-1"], ["--max-length", "1"]):
+        code, _, err = run_cli("run", "perplexity", "--model", "ngram", "--out", out, "--quiet", *extra)
+        assert_one_line_error(code, err)
+        assert (out / "perplexity.jsonl").read_bytes() == journal and (out / "summary.json").read_bytes() == summary
+
+
+def _tiny_folder(tmp_path: Path) -> Path:
+    from tests.tiny_models import build_tiny_llama
+
+    return build_tiny_llama(tmp_path / "tiny")
+
+
+def test_model_folder_with_a_broken_config_or_no_tokenizer(run_cli, tmp_path: Path) -> None:
+    folder = _tiny_folder(tmp_path)
+    config = (folder / "config.json").read_text()
+    (folder / "config.json").write_text(config[: len(config) // 2])
+    code, _, err = run_cli("run", "perplexity", "--model", str(folder), "--limit", "1", "--out", tmp_path / "a")
+    assert_one_line_error(code, err, "config.json", "not a readable JSON model config")
+    (folder / "config.json").write_text(config)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        (folder / name).unlink(missing_ok=True)
+    code, _, err = run_cli("run", "perplexity", "--model", str(folder), "--limit", "1", "--out", tmp_path / "b")
+    assert_one_line_error(code, err, "no tokenizer files", "save_pretrained")
+
+
+def test_max_length_beyond_the_models_positions(run_cli, tmp_path: Path) -> None:
+    folder = _tiny_folder(tmp_path)  # max_position_embeddings = 64
+    code, _, err = run_cli("run", "perplexity", "--model", str(folder), "--max-length", "65", "--limit", "1",
+                           "--out", tmp_path / "out")
+    assert_one_line_error(code, err, "--max-length 65", "at most 64")
+    code, _, err = run_cli("run", "perplexity", "--model", str(folder), "--max-length", "64", "--limit", "1",
+                           "--out", tmp_path / "ok", "--quiet")
+    assert code == 0, err

@@ -55,3 +55,20 @@ def test_smollm2_matches_transformers() -> None:
     check_parity(adapter)
     assert adapter.info.n_parameters == sum(p.numel() for p in adapter.model.parameters())
     assert adapter.prefix_token == 1  # <|im_start|> is SmolLM2's BOS
+    check_chat_parity(adapter)
+
+
+def check_chat_parity(adapter: HFModel) -> None:
+    """A chat request scores the reply after the chat template's user turn and assistant opening."""
+    tok, model = adapter.tokenizer, adapter.model
+    question, answer = "Which planet is closest to the Sun?", " Mercury is the closest planet."
+    prompt = tok.apply_chat_template([{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True)
+    assert prompt.endswith("<|im_start|>assistant\n")
+    context_ids = tok.encode(prompt, add_special_tokens=False)
+    reply_ids = tok.encode(answer.lstrip(), add_special_tokens=False)
+    chat, plain = adapter.loglikelihood(
+        [LoglikelihoodRequest(question, answer, chat=True), LoglikelihoodRequest(question, answer)]
+    )
+    assert chat.n_tokens == len(reply_ids)
+    assert chat.logprob == pytest.approx(direct_logprob(model, context_ids + reply_ids, len(reply_ids)), abs=2e-3)
+    assert abs(chat.logprob - plain.logprob) > 1e-2  # the template really changed what was scored

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
 from harness.models.ngram import BOS, NgramCounts, NgramModel
+from tests.conftest import REPO
 
 
 def test_every_context_gives_a_distribution_over_bytes() -> None:
@@ -37,3 +39,23 @@ def test_rolling_loglikelihood_matches_the_formula() -> None:
     tokens = [BOS] + list(text.encode())
     expected = sum(math.log(model.counts.prob(tuple(tokens[max(0, i - 2) : i]), tokens[i])) for i in range(1, len(tokens)))
     assert result.n_tokens == len(text) and result.logprob == pytest.approx(expected)
+
+
+def test_a_relative_corpus_is_read_beside_the_preset_not_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.resources import load_model_spec
+    from harness.runner import RunOptions, build_model
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "ngram-train.txt").write_text("a decoy corpus in the working directory\n")
+    monkeypatch.chdir(tmp_path)
+    builtin = build_model(load_model_spec("ngram"), RunOptions(suites=(), model="ngram", out=tmp_path))
+    assert builtin._corpus_path == REPO / "models" / "data" / "ngram-train.txt"
+
+    preset = tmp_path / "mine" / "my-ngram.yaml"
+    preset.parent.mkdir()
+    preset.write_text("adapter: ngram\ncorpus: text.txt\norder: 3\n")
+    (preset.parent / "text.txt").write_text("my own small corpus of text\n")
+    mine = build_model(load_model_spec(str(preset)), RunOptions(suites=(), model=str(preset), out=tmp_path))
+    assert mine._corpus_path == preset.parent / "text.txt" and mine.counts

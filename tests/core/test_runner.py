@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.suites.perplexity import PerplexitySuite
 from tests.conftest import REPO
 
 CORPUS = REPO / "suites" / "data" / "perplexity" / "corpus.txt"
@@ -128,3 +129,41 @@ def test_model_free_suites_run_beside_model_suites(run_cli, tmp_path: Path) -> N
     assert set(summary["suites"]) == {"perplexity", "toxicity_filter"}
     identity = json.loads((out / ".journal" / "toxicity_filter.json").read_text())
     assert identity["model_fingerprint"] == "none"  # the filter's results do not depend on the model
+
+
+def test_a_smaller_limit_into_the_same_folder_keeps_the_other_samples(run_cli, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run_cli("run", "perplexity", "--model", "ngram", "--limit", "5", "--out", out, "--no-cache", "--quiet")
+    five = read_jsonl(out / "perplexity.jsonl")
+    run_cli("run", "perplexity", "--model", "ngram", "--limit", "2", "--out", out, "--no-cache", "--quiet")
+    assert read_jsonl(out / "perplexity.jsonl") == five[:2]  # the per-sample file matches the summary
+    assert json.loads((out / "summary.json").read_text())["suites"]["perplexity"]["n_samples"] == 2
+    run_cli("run", "perplexity", "--model", "ngram", "--limit", "5", "--out", out, "--quiet")
+    again = json.loads((out / "summary.json").read_text())
+    assert again["cache"] == {"hits": 0, "misses": 0}  # the three set aside were journaled, not recomputed
+    assert read_jsonl(out / "perplexity.jsonl") == five
+
+
+class ErrorOnDoc2(PerplexitySuite):
+    """Perplexity with one sample failed, and an aggregate that records what it was given."""
+
+    seen: dict[str, int] = {}
+
+    def evaluate(self, lm, items, seed):
+        return [{**r, "error": "boom"} if r["id"] == "doc2" else r for r in super().evaluate(lm, items, seed)]
+
+    def aggregate(self, records, seed, errored=()):
+        ErrorOnDoc2.seen.update(ok=len(records), errored=len(errored))
+        return super().aggregate(records, seed)
+
+
+def test_errored_records_reach_kinds_that_ask_for_them(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from harness.registry import SUITE_KINDS
+    from harness.runner import RunOptions, run
+
+    monkeypatch.setitem(SUITE_KINDS._entries, "perplexity", "tests.core.test_runner:ErrorOnDoc2")
+    options = RunOptions(suites=("perplexity",), model="ngram", out=tmp_path / "out", limit=3, use_cache=False,
+                         show_progress=False)
+    summary = run(options)
+    assert ErrorOnDoc2.seen == {"ok": 2, "errored": 1}
+    assert summary["suites"]["perplexity"]["n_errors"] == 1
