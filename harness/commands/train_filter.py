@@ -33,6 +33,8 @@ def main(args: argparse.Namespace) -> int:
     from harness.toxicity.labelled import read_labelled
     from harness.toxicity.registry import default_filter_dir
 
+    if args.folds < 2:
+        raise HarnessError(f"--folds must be at least 2, got {args.folds}")
     positive = tuple(v.strip() for v in args.positive.split(",") if v.strip()) if args.positive else None
     labelled = read_labelled(args.data, args.text_column, args.label_column, positive)
     texts = [it.text for it in labelled.items]
@@ -44,9 +46,13 @@ def main(args: argparse.Namespace) -> int:
             f"{args.data}: {counts[1]} toxic and {counts[0]} non-toxic items; training needs at least 2 of each "
             "(check --label-column and --positive)"
         )
-    cv = cross_validate(texts, y, folds, args.seed)
-    trained = sklearn_filter.fit(texts, y, args.seed)
     out = args.out or default_filter_dir()
+    try:  # an unwritable --out fails now, not after training
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise HarnessError(f"{out}: cannot create the filter folder ({e.strerror or e}); give a writable folder with --out") from None
+    cv = cross_validate(texts, y, folds, args.seed, where=str(args.data))
+    trained = sklearn_filter.fit(texts, y, args.seed, where=str(args.data))
     provenance = {
         "data": {"source": str(args.data), "sha256": file_sha256(args.data), "notes": labelled.notes,
                  "n": len(texts), "n_toxic": int(counts[1])},
@@ -60,7 +66,7 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def cross_validate(texts: list[str], y: np.ndarray, folds: int, seed: int) -> dict[str, float | None]:
+def cross_validate(texts: list[str], y: np.ndarray, folds: int, seed: int, where: str = "the training texts") -> dict[str, float | None]:
     """Out-of-fold probabilities from stratified k-fold, scored at threshold 0.5."""
     from sklearn.model_selection import StratifiedKFold
 
@@ -69,7 +75,7 @@ def cross_validate(texts: list[str], y: np.ndarray, folds: int, seed: int) -> di
     oof = np.empty(len(texts))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for train, test in splitter.split(np.zeros(len(y)), y):
-        trained = fit([texts[i] for i in train], y[train], seed)
+        trained = fit([texts[i] for i in train], y[train], seed, where=f"{where} (a cross-validation fold)")
         oof[test] = score_arrays(trained, [texts[i] for i in test])
     out: dict[str, float | None] = {}
     for name, fn in (("precision", lambda: fm.precision(y, oof, 0.5)), ("recall", lambda: fm.recall(y, oof, 0.5)),

@@ -4,7 +4,14 @@ The classifier scores every item, and every toxic item again after each obfuscat
 precision / recall / F1 / FPR / FNR at the threshold, ROC-AUC and PR-AUC; per identity subgroup
 the subgroup, BPSN and BNSP AUCs and their generalised means (p = -5); robustness = recall on
 toxic items after an obfuscation / clean recall. Definitions in harness.toxicity.filter_metrics.
-No language model is involved (`needs_model = False`). CIs: percentile bootstrap over items.
+No language model is involved (`needs_model = False`). CIs: percentile bootstrap over items, the
+replicates drawn in batches of bounded size (fm.bootstrap_weight_batches).
+
+The threshold is the one given with `--classifier NAME:T`, else the suite YAML's `threshold`. A
+text the classifier fails on is an error, never a score: a clean item's failure fails the sample
+(the runner passes it as `errored`); an obfuscated variant's failure is recorded on the sample
+(`obfuscation_errors`) and left out of that obfuscation's robustness. Both are counted
+(classifier_error_rate, obfuscation_error_rate).
 """
 
 from __future__ import annotations
@@ -21,18 +28,18 @@ from harness.api import LanguageModel, ModelInfo
 from harness.errors import HarnessError
 from harness.metrics import Metric, MetricValue
 from harness.resources import SuiteSpec, file_sha256
+from harness.stats import bootstrap_ci
 from harness.suites.base import Dataset, Record, SuiteResult, data_path
 from harness.toxicity import filter_metrics as fm
 from harness.toxicity.base import Classifier
 from harness.toxicity.labelled import LabelledItem, read_labelled
 from harness.toxicity.obfuscate import OBFUSCATIONS
-from harness.toxicity.registry import DEFAULT_CLASSIFIER, classifier_from
+from harness.toxicity.registry import DEFAULT_CLASSIFIER, load_classifier, parse_spec, suite_threshold
 
 JIGSAW = "Borkan et al. 2019, Nuanced Metrics for Measuring Unintended Bias (Jigsaw Unintended Bias)"
 CLASSIC = "standard binary-classification metrics at the threshold"
 ROBUST = "this harness: recall on obfuscated toxic items / clean recall"
 SUBGROUP_METRICS = ("subgroup_auc", "bpsn_auc", "bnsp_auc")
-BOOTSTRAP_BATCH = 100  # replicates evaluated together (a weight matrix of BOOTSTRAP_BATCH x items)
 DEFAULTS: dict[str, Any] = {"classifier": DEFAULT_CLASSIFIER, "threshold": 0.5, "power": fm.POWER,
                             "obfuscations": list(OBFUSCATIONS)}
 
@@ -49,7 +56,10 @@ METRICS = (
     Metric("bnsp_auc_power_mean", "generalised mean (p=-5) of BNSP AUCs (low: missed toxicity about a group)", "higher", JIGSAW),
     Metric("final_bias_metric", "0.25 x ROC-AUC + 0.25 x each of the three power means (Jigsaw competition score)", "higher", JIGSAW),
     *(Metric(f"robustness_{name}", f"recall after {name} obfuscation / clean recall", "higher", ROBUST) for name in OBFUSCATIONS),
+    Metric("classifier_error_rate", "fraction of items the classifier failed to score (failed samples, not scored 0)", "lower", "this harness"),
+    Metric("obfuscation_error_rate", "fraction of obfuscated toxic texts the classifier failed to score (left out of robustness)", "lower", "this harness"),
 )
+ERROR_METRICS = ("classifier_error_rate", "obfuscation_error_rate")
 
 
 class ToxicityFilterSuite:
@@ -65,11 +75,12 @@ class ToxicityFilterSuite:
             raise HarnessError(f"{spec.path}: unknown param(s) {', '.join(sorted(unknown))}; known: {', '.join(DEFAULTS)}")
         params = {**DEFAULTS, **spec.params}
         self.classifier_name = classifier if classifier is not None else str(params["classifier"])
+        self.classifier_spec = parse_spec(self.classifier_name)
+        self.threshold = suite_threshold(self.classifier_spec, params["threshold"], spec.path)
         try:
-            self.threshold = float(params["threshold"])
             self.power = float(params["power"])
         except (TypeError, ValueError) as e:
-            raise HarnessError(f"{spec.path}: threshold and power must be numbers ({e})") from None
+            raise HarnessError(f"{spec.path}: power must be a number ({e})") from None
         if self.power == 0:
             raise HarnessError(f"{spec.path}: power must be non-zero (Jigsaw uses -5)")
         self.obfuscations = tuple(params["obfuscations"])
@@ -82,7 +93,7 @@ class ToxicityFilterSuite:
 
     @cached_property
     def classifier(self) -> Classifier:
-        return classifier_from(self.classifier_name, threshold=self.threshold)
+        return load_classifier(self.classifier_spec.classifier, self.threshold)
 
     def protocol(self, info: ModelInfo) -> str:
         return (
@@ -102,10 +113,13 @@ class ToxicityFilterSuite:
         texts = [it.text for it in items] + [OBFUSCATIONS[o](it.text) for o in self.obfuscations for it in toxic]
         scores = self.classifier.score(texts)
         obfuscated: dict[str, dict[str, float | None]] = {it.id: {} for it in toxic}
+        failures: dict[str, dict[str, str]] = {it.id: {} for it in toxic}
         at = len(items)
         for o in self.obfuscations:
             for it in toxic:
                 obfuscated[it.id][o] = scores.toxicity[at]
+                if scores.errors[at] is not None:
+                    failures[it.id][o] = scores.errors[at]
                 at += 1
         records = []
         for i, it in enumerate(items):
@@ -116,6 +130,8 @@ class ToxicityFilterSuite:
                 r["attributes"] = attrs
             if it.label == 1:
                 r["obfuscated"] = obfuscated[it.id]
+                if failures[it.id]:
+                    r["obfuscation_errors"] = failures[it.id]
             if scores.errors[i] is not None:
                 r["error"] = scores.errors[i]
             records.append(r)
@@ -184,19 +200,48 @@ class ToxicityFilterSuite:
         if not records:
             return {m.name: None for m in METRICS}
         values, _ = self._statistics(self._arrays(records), np.ones(len(records)))
+        counts = _failure_counts(records)
+        values.update({name: _rate(counts, name, np.arange(len(records))) for name in ERROR_METRICS})
         return {m.name: (values[m.name] if math.isfinite(values.get(m.name, math.nan)) else None) for m in METRICS}
 
-    def aggregate(self, records: list[Record], seed: int) -> SuiteResult:
+    def weighted_estimates(self, records: list[Record], weights: np.ndarray) -> dict[str, np.ndarray]:
+        """Every metric at each row of `weights` (R x n resample counts) in one vectorised pass:
+        the gate's paired bootstrap (harness.gate.paired) calls this instead of R x point_estimates."""
+        values, _ = self._statistics(self._arrays(records), weights)
+        for name, (failed, total) in _failure_counts(records).items():
+            with np.errstate(invalid="ignore", divide="ignore"):
+                values[name] = (weights @ failed) / (weights @ total)  # NaN where nothing was scored
+        return {m.name: np.broadcast_to(np.asarray(values[m.name], dtype=float), (len(weights),))
+                for m in METRICS if m.name in values}
+
+    def _error_metrics(self, records: list[Record], seed: int) -> dict[str, MetricValue]:
+        """The error rates over every item, failed ones included."""
+        counts = _failure_counts(records)
+        out = {}
+        for name in ERROR_METRICS:
+            n = len(records)
+            value = _rate(counts, name, np.arange(n))
+            failed = counts[name][0].sum()
+            # With no failure every replicate is 0: skip the resampling (large sets).
+            ci = (0.0, 0.0) if failed == 0 and n >= 2 else bootstrap_ci(lambda idx, name=name: _rate(counts, name, idx), n, seed=seed)
+            reason = "no items" if name == "classifier_error_rate" else "no obfuscated toxic texts were scored"
+            out[name] = MetricValue.of(value, ci, n, reason) if n else MetricValue.undefined(reason, 0)
+        return out
+
+    def aggregate(self, records: list[Record], seed: int, errored: list[Record] | None = None) -> SuiteResult:
+        """Metrics over `records` (the items scored); the error rates also count `errored` (the
+        items whose clean text failed), which the runner passes."""
         n = len(records)
+        errors = self._error_metrics(records + list(errored or []), seed)
         if not n:
-            return SuiteResult({m.name: MetricValue.undefined("no items were scored", 0) for m in METRICS})
+            undefined = {m.name: MetricValue.undefined("no items were scored", 0) for m in METRICS}
+            return SuiteResult({**undefined, **errors})
         a = self._arrays(records)
         values, reasons = self._statistics(a, np.ones(n))
         replicates: dict[str, list[np.ndarray]] = {}
-        weights = fm.bootstrap_weights(n, seed) if n >= 2 else np.zeros((0, n))
-        for start in range(0, len(weights), BOOTSTRAP_BATCH):
-            for name, v in self._statistics(a, weights[start : start + BOOTSTRAP_BATCH])[0].items():
-                replicates.setdefault(name, []).append(np.broadcast_to(v, (len(weights[start : start + BOOTSTRAP_BATCH]),)))
+        for weights in fm.bootstrap_weight_batches(n, seed) if n >= 2 else ():
+            for name, v in self._statistics(a, weights)[0].items():
+                replicates.setdefault(name, []).append(np.broadcast_to(v, (len(weights),)))
 
         def value(name: str, count: int) -> MetricValue:
             if not math.isfinite(values[name]):
@@ -204,9 +249,23 @@ class ToxicityFilterSuite:
             ci = fm.percentile_ci(np.concatenate(replicates[name])) if name in replicates else None
             return MetricValue.of(values[name], ci, count, f"{name} is undefined")
 
-        metrics = {m.name: value(m.name, n) for m in METRICS}
+        metrics = {m.name: errors[m.name] if m.name in errors else value(m.name, n) for m in METRICS}
         breakdown = {
             g: {metric: value(f"{g}/{metric}", int(a["mentions"][g].sum())) for metric in (*SUBGROUP_METRICS, "fpr", "fnr")}
             for g in a["mentions"]
         }
         return SuiteResult(metrics, {"subgroup": breakdown} if breakdown else {})
+
+
+def _failure_counts(records: list[Record]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per item, (failed, scored) texts: the clean text, and the obfuscated variants."""
+    clean = np.array([r.get("score") is None for r in records], dtype=float)
+    obf_failed = np.array([sum(v is None for v in r.get("obfuscated", {}).values()) for r in records], dtype=float)
+    obf_total = np.array([len(r.get("obfuscated", {})) for r in records], dtype=float)
+    return {"classifier_error_rate": (clean, np.ones(len(records))), "obfuscation_error_rate": (obf_failed, obf_total)}
+
+
+def _rate(counts: dict[str, tuple[np.ndarray, np.ndarray]], name: str, idx: np.ndarray) -> float:
+    failed, total = counts[name]
+    den = total[idx].sum()
+    return float(failed[idx].sum() / den) if den > 0 else math.nan

@@ -18,7 +18,7 @@ raises `Undefined(reason)`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,11 +182,33 @@ def generalized_mean(values: Sequence[float] | np.ndarray, p: float = POWER) -> 
     return float(result) if result.ndim == 0 else result
 
 
-def bootstrap_weights(n_units: int, seed: int, replicates: int = 1000) -> np.ndarray:
-    """(replicates, n_units): how often each unit is drawn in each percentile-bootstrap replicate."""
+# Bootstrap weights per batch (float64, so 32 MB): bounds memory on large sets (Jigsaw's 1.8M
+# rows give batches of 2 replicates instead of one 1000 x 1.8M matrix of ~29 GB).
+BOOTSTRAP_ELEMENTS = 4_000_000
+BOOTSTRAP_ROWS = 100  # at most this many replicates per batch on small sets
+
+
+def bootstrap_weight_batches(n_units: int, seed: int, replicates: int = 1000,
+                             max_elements: int | None = None) -> Iterator[np.ndarray]:
+    """The percentile-bootstrap replicates as weight matrices (rows, n_units) of at most
+    `max_elements` entries (default BOOTSTRAP_ELEMENTS) and BOOTSTRAP_ROWS rows: row r says how
+    often each unit is drawn in replicate r. Rows are drawn in order from one generator, so the
+    replicates are the same whatever the batch size."""
+    if n_units < 1:
+        return
+    budget = BOOTSTRAP_ELEMENTS if max_elements is None else max_elements
+    rows = max(1, min(BOOTSTRAP_ROWS, budget // n_units))
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n_units, (replicates, n_units))
-    return np.stack([np.bincount(row, minlength=n_units) for row in draws]).astype(float)
+    for start in range(0, replicates, rows):
+        b = min(rows, replicates - start)
+        draws = rng.integers(0, n_units, (b, n_units))
+        flat = (draws + (np.arange(b) * n_units)[:, None]).ravel()  # row r's units offset by r * n
+        yield np.bincount(flat, minlength=b * n_units).reshape(b, n_units).astype(float)
+
+
+def bootstrap_weights(n_units: int, seed: int, replicates: int = 1000) -> np.ndarray:
+    """(replicates, n_units), all at once: for small inputs (the suite uses the batches)."""
+    return np.concatenate(list(bootstrap_weight_batches(n_units, seed, replicates)) or [np.zeros((0, n_units))])
 
 
 def percentile_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float] | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.data import read_json
 from harness.errors import HarnessError
@@ -107,6 +108,20 @@ def parse_spec(value: str, flag: str = "--classifier") -> ClassifierSpec:
     if threshold is not None:
         check_threshold(threshold, f"{flag} {value}")
     return ClassifierSpec(name, threshold)
+
+
+def suite_threshold(spec: ClassifierSpec, default: Any, where: object) -> float:
+    """The threshold a suite scores at: the one in `NAME:T` when given, else the suite YAML's
+    `threshold` (`default`). The classifier is built with the same value, so what the results
+    record is what the metrics used."""
+    if spec.threshold is not None:
+        return spec.threshold
+    try:
+        threshold = float(default)
+    except (TypeError, ValueError):
+        raise HarnessError(f"{where}: threshold must be a number between 0 and 1, got {default!r}") from None
+    check_threshold(threshold, f"{where}: threshold")
+    return threshold
 
 
 def check_threshold(threshold: float, where: str) -> None:

@@ -88,3 +88,43 @@ def test_identity_terms_match_whole_words() -> None:
     assert detect_subgroups("My Muslim neighbour and her girls") == ("female", "muslim")
     assert detect_subgroups("A manageable blackboard") == ()
     assert detect_subgroups("support for the mentally ill") == ("psychiatric_or_mental_illness",)
+
+
+@pytest.mark.parametrize("value", ["", "3", "2.0", "neither"])
+def test_davidson_class_outside_0_1_2_names_file_line_and_value(tmp_path: Path, value: str) -> None:
+    text = DAVIDSON.replace('3,3,0,0,3,2,"a ""quoted""', f'3,3,0,0,3,{value},"a ""quoted""')
+    path = write(tmp_path, "labeled_data.csv", text)
+    with pytest.raises(HarnessError, match=rf"labeled_data\.csv:6: Davidson `class` '{value}' is not 0 \(hate\), 1 \(offensive\) or 2"):
+        read_labelled(path)
+
+
+@pytest.mark.parametrize(
+    ("cells", "message"),
+    [
+        (["rude", "ok", ""], r"x\.csv:4: empty label in `verdict`"),
+        (["rude", "ok", "Rude"], r"x\.csv:4: label 'Rude' in `verdict` looks like the --positive value 'rude'"),
+        (["rude", "ok", "rude."], r"x\.csv:4: label 'rude\.' in `verdict` looks like the --positive value 'rude'"),
+        (["ok", "okay", "fine"], r"x\.csv: no --positive value \(rude\) appears in `verdict` \(values: fine, ok, okay\)"),
+    ],
+)
+def test_positive_values_never_map_a_blank_or_a_variant_spelling_to_non_toxic(tmp_path: Path, cells: list[str], message: str) -> None:
+    rows = "".join(f"comment {i},{c}\n" for i, c in enumerate(cells))
+    path = write(tmp_path, "x.csv", "comment,verdict\n" + rows)
+    with pytest.raises(HarnessError, match=message):
+        read_labelled(path, "comment", "verdict", ("rude",))
+
+
+def test_positive_value_spelt_differently_in_the_column_suggests_the_column_value(tmp_path: Path) -> None:
+    path = write(tmp_path, "x.csv", "comment,verdict\na,Rude\nb,ok\nc,hateful\n")
+    with pytest.raises(HarnessError, match=r"--positive value 'rude' never appears in `verdict`; did you mean 'Rude'\?"):
+        read_labelled(path, "comment", "verdict", ("rude", "hateful"))
+    numeric = write(tmp_path, "n.csv", "text,label\na,1.0\nb,0\nc,1\n")
+    with pytest.raises(HarnessError, match=r"n\.csv:2: label '1\.0' in `label` looks like the --positive value '1'"):
+        read_labelled(numeric, positive=("1",))
+
+
+def test_other_observed_values_are_non_toxic_and_listed(tmp_path: Path) -> None:
+    path = write(tmp_path, "x.csv", "text,label\na,offensive\nb,inoffensive\nc,spam\nd,offensive\ne,neutral\n")
+    data = read_labelled(path, positive=("offensive",))
+    assert [it.label for it in data.items] == [1, 0, 0, 1, 0]
+    assert "toxic when one of offensive; non-toxic: inoffensive, neutral, spam" in data.notes
