@@ -1,8 +1,9 @@
 """`harness gate --baseline RUN --candidate RUN`: fail when the candidate regressed significantly.
 
 Exit status: 0 when every gated metric passed, 1 when one regressed, broke an absolute bound or
-could not be verified (fail closed: missing or null metric, protocol or data mismatch), 2 on
-usage errors (unreadable run folder or policy file).
+could not be verified (fail closed: missing or null metric, protocol or data mismatch, or no
+metric gated at all), 2 on usage errors (unreadable run folder or policy file, an output file
+that cannot be written).
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ def main(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy) if args.policy else Policy()
     result = run_gate(load_run(args.baseline), load_run(args.candidate), policy)
     if args.junit:
-        write(args.junit, junit_xml(result))
+        write(args.junit, junit_xml(result), "JUnit report")
     if args.markdown:
-        write(args.markdown, markdown(result))
+        write(args.markdown, markdown(result), "Markdown summary")
     for check in result.checks:
         print(f"{ICONS[check.status]:<10} {check.suite}.{check.name}: {check.message}")
     passed = sum(c.status == PASS for c in result.checks)

@@ -31,7 +31,7 @@ def write_scorecard(runs: list[Path], output: Path, baseline: Path | None = None
     try:
         return write_html(card, output)
     except OSError as e:
-        raise HarnessError(f"{output}: cannot write the scorecard ({e.strerror})") from None
+        raise HarnessError(f"{output}: cannot write the scorecard ({e.strerror or e})") from None
 
 
 def main(args: argparse.Namespace) -> int:

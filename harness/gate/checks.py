@@ -68,7 +68,19 @@ def run_gate(baseline: Run, candidate: Run, policy: Policy) -> GateResult:
     for suite in sorted(set(baseline.summary["suites"]) | set(candidate.summary["suites"])):
         if suite not in by_suite:
             checks.append(Check(suite, "*", SKIPPED, "no metric of this suite is gated (no thresholds or policy entry)"))
+    if not rules:
+        # Skipped suites alone would pass: a gate that checked nothing must not say "no regression".
+        checks.insert(0, Check("gate", "gated metrics", ERROR, _nothing_gated(policy)))
     return GateResult(baseline, candidate, policy, tuple(checks))
+
+
+def _nothing_gated(policy: Policy) -> str:
+    if policy.path is not None:
+        return f"nothing was gated: the policy {policy.path} names no metric under `suites:`"
+    return (
+        "nothing was gated: no suite of either run declares `thresholds:`; "
+        "give a --policy naming the metrics to gate, or add thresholds to the suite YAMLs"
+    )
 
 
 def _fail_all(suite: str, rules: list[Rule], message: str) -> list[Check]:

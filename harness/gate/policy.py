@@ -42,6 +42,9 @@ from harness.resources import read_yaml
 
 DIRECTIONS = ("lower", "higher", "target")
 RULE_KEYS = ("direction", "target", "pass", "warn", "tolerance", "relative_tolerance", "min", "max")
+# the Rule field each key sets
+FIELDS = {"direction": "direction", "target": "target", "pass": "pass_bound", "warn": "warn_bound",
+          "tolerance": "tolerance", "relative_tolerance": "relative_tolerance", "min": "minimum", "max": "maximum"}
 POLICY_KEYS = ("confidence", "replicates", "seed", "allow_missing_items", "suites")
 
 
@@ -60,6 +63,9 @@ class Rule:
     minimum: float | None = None
     maximum: float | None = None
     where: str = ""  # where the rule was written, for messages
+    # The keys the rule's source actually wrote: a policy's `tolerance: 0` is a setting that
+    # tightens the suite's tolerance, not an absent key (the field's default is also 0).
+    given: frozenset[str] = frozenset()
 
     def allowed_worsening(self, baseline: float) -> float:
         return self.tolerance + self.relative_tolerance * abs(baseline)
@@ -154,6 +160,7 @@ def parse_rule(
         nums.get("min"),
         nums.get("max"),
         where,
+        frozenset(k for k in RULE_KEYS if raw.get(k) is not None),
     )
 
 
@@ -224,13 +231,10 @@ def load_policy(path: Path) -> Policy:
 
 
 def merged(base: Rule, override: Rule) -> Rule:
-    """`override`'s keys on top of `base` (a policy entry refining a suite's thresholds)."""
-    changes = {
-        name: getattr(override, name)
-        for name in ("direction", "target", "pass_bound", "warn_bound", "minimum", "maximum")
-        if getattr(override, name) is not None
-    }
-    # Setting either tolerance in a policy replaces both.
-    if override.tolerance or override.relative_tolerance:
-        changes.update(tolerance=override.tolerance, relative_tolerance=override.relative_tolerance)
-    return replace(base, **changes, where=override.where)
+    """`override`'s keys on top of `base` (a policy entry refining a suite's thresholds): every
+    key the policy wrote, whatever its value, so an explicit 0 counts."""
+    written = set(override.given)
+    if written & {"tolerance", "relative_tolerance"}:
+        written |= {"tolerance", "relative_tolerance"}  # setting either tolerance replaces both
+    changes = {FIELDS[key]: getattr(override, FIELDS[key]) for key in written}
+    return replace(base, **changes, where=override.where, given=base.given | override.given)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from harness.errors import HarnessError
 from harness.gate.checks import ERROR, FAIL, PASS, SKIPPED, Check, GateResult
 from harness.journal import atomic_write_text
 
@@ -93,6 +94,11 @@ def markdown(result: GateResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, text)
+def write(path: Path, text: str, what: str) -> None:
+    """Write an output file; a path that cannot be written is a usage error (exit 2), never a
+    traceback with exit 1, which CI would read as a regression."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, text)
+    except OSError as e:
+        raise HarnessError(f"{path}: cannot write the {what} ({e.strerror or e})") from None

@@ -86,6 +86,7 @@ class Scorecard:
     repro_suites: tuple[ReproSuite, ...]
     policy: str
     has_baseline: bool
+    confidence: float  # of the deltas' CIs (the policy's `confidence`)
 
 
 def _labels(runs: list[Run]) -> list[str]:
@@ -98,10 +99,13 @@ def build_scorecard(runs: list[Run], baseline: Run | None, policy: Policy, worst
     labels = _labels(ordered)
     columns = tuple(Column(lab, str(r.path), i, baseline is not None and i == 0) for i, (lab, r) in enumerate(zip(labels, ordered)))
     rules = [_rules(r, policy) for r in ordered]
-    suite_names = list(dict.fromkeys(s for r in ordered for s in r.summary["suites"]))
+    # A suite the policy gates but no run evaluated is shown too, as not run.
+    suite_names = list(dict.fromkeys([*(s for r in ordered for s in r.summary["suites"]), *(s for s, _ in policy.rules)]))
     sections: dict[str, list[SuiteView]] = {c.id: [] for c in (*CONCERNS, OTHER)}
     for suite in suite_names:
-        kind_name = next(str(r.summary["suites"][suite].get("kind")) for r in ordered if suite in r.summary["suites"])
+        kind_name = next(
+            (str(r.summary["suites"][suite].get("kind")) for r in ordered if suite in r.summary["suites"]), None
+        ) or _declared_kind(suite)
         ctx = _SuiteContext(suite, kind_name, ordered, columns, rules, baseline, policy, worst_k)
         home = concern_of(kind_name)
         main = ctx.view(lambda name, kn=kind_name: split_concern(kn, name) is None, with_samples=True)
@@ -123,7 +127,19 @@ def build_scorecard(runs: list[Run], baseline: Run | None, policy: Policy, worst
         repro_suites=repro_suites(ordered, suite_names),
         policy=str(policy.path) if policy.path else "",
         has_baseline=baseline is not None,
+        confidence=policy.confidence,
     )
+
+
+def _declared_kind(suite: str) -> str:
+    """The kind of a suite no run evaluated: from this harness's suite YAML of that name."""
+    from harness.errors import HarnessError
+    from harness.resources import load_suite_spec
+
+    try:
+        return load_suite_spec(suite).kind
+    except HarnessError:
+        return "unknown"
 
 
 def _concern(c: Concern, suites: list[SuiteView]) -> ConcernView:
@@ -155,11 +171,17 @@ class _SuiteContext:
             )
 
     def view(self, keep, with_samples: bool) -> SuiteView | None:  # type: ignore[no-untyped-def]
-        names = list(dict.fromkeys(m for e in self.entries if e for m in e.get("metrics", {}) if keep(m)))
+        measured = [m for e in self.entries if e for m in e.get("metrics", {})]
+        # Metrics a threshold or the policy names are rows even when no run reports them.
+        ruled = [m for rules in self.rules for (s, m) in rules if s == self.suite]
+        names = list(dict.fromkeys(m for m in measured + ruled if keep(m)))
         bys = list(dict.fromkeys(b for e in self.entries if e for b in e.get("breakdowns", {}) if keep(b)))
         if not names and not bys:
             return None
-        first = next(e for e in self.entries if e)
+        first = next((e for e in self.entries if e), None)
+        if first is None:
+            where = next(r.where for rules in self.rules for (s, _), r in rules.items() if s == self.suite)
+            first = {"description": f"No run evaluated this suite, but {where} gates it."}
         status = tuple(
             "not run" if e is None else f"{e.get('n_samples', '?')} samples, {e.get('n_errors', 0)} errors" for e in self.entries
         )
@@ -186,7 +208,7 @@ class _SuiteContext:
                 continue
             m = entry.get("metrics", {}).get(metric)
             if m is None:
-                cells.append(Cell("missing", reason="this run has no such metric"))
+                cells.append(Cell("missing", reason=self._missing(metric, rule)))
                 continue
             definition = definition or m
             if rule is not None and rule.direction is None and m.get("direction") in ("lower", "higher", "target"):
@@ -196,6 +218,7 @@ class _SuiteContext:
             state = "value" if value is not None else "null"
             cells.append(Cell(state, value, ci, m.get("n"), m.get("reason") or "", badge, self.deltas[i].get(metric)))  # type: ignore[arg-type]
             points.append(Point(col.label, col.series, col.label, value, ci, col.is_baseline, m.get("reason") or ""))
+        definition = definition or self._declared(metric) or {}
         rule = next((r.get((self.suite, metric)) for r in self.rules if r.get((self.suite, metric))), None)
         if rule is not None and rule.direction is None and definition.get("direction") in ("lower", "higher", "target"):
             rule = replace(rule, direction=definition["direction"], target=definition.get("target"))
@@ -208,6 +231,21 @@ class _SuiteContext:
         elif rule and rule.direction == "target" and rule.target is not None:
             refs = ((rule.target, "target"),)
         return MetricRow(metric, str(definition.get("description", "")), text, tuple(cells), dot_chart(metric, points, refs))
+
+    def _declared(self, metric: str) -> dict[str, Any] | None:
+        """The kind's own definition of a metric no run reports, if the kind declares it."""
+        for m in getattr(self.kind, "metrics", ()):
+            if m.name == metric:
+                return m.to_dict()
+        return None
+
+    def _missing(self, metric: str, rule: Rule | None) -> str:
+        reason = "this run reports no such metric"
+        if rule is not None and rule.where:
+            reason += f", though {rule.where} names it"
+        if hasattr(self.kind, "metrics") and self._declared(metric) is None:
+            reason += f"; suite kind {self.kind_name!r} has no metric of that name"
+        return reason
 
     def _breakdowns(self, bys: list[str]) -> list[Chart]:
         charts = []

@@ -104,8 +104,10 @@ def _scale(lo: float, hi: float, log: bool, left: float, right: float):  # type:
 def dot_chart(title: str, points: list[Point], refs: tuple[tuple[float, str], ...] = ()) -> Chart | None:
     """A chart with one row per distinct `row` label, or None when nothing has a value."""
     numbers = [v for p in points if p.value is not None for v in (p.value, *(p.ci or ()))]
+    if not numbers:
+        return None  # reference lines alone are not a chart
     numbers += [r[0] for r in refs]
-    if not numbers or not all(math.isfinite(v) for v in numbers):
+    if not all(math.isfinite(v) for v in numbers):
         return None
     lo, hi = min(numbers), max(numbers)
     log = lo > 0 and hi / lo > 100

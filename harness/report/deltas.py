@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 from harness.gate.paired import RECORD_ERRORS, MetricSpec, Paired, compare, metric_specs, worsening
@@ -53,16 +54,18 @@ def suite_deltas(
     for spec in specs:
         p = paired.get(spec.name)
         if p is not None and p.diff is not None and p.diff_ci is not None:
-            out[spec.name] = Delta(p.diff, p.diff_ci, _verdict(p), f"paired bootstrap over {p.n} shared items")
+            note = f"paired bootstrap over {p.n} shared items, {confidence * 100:g}% CI"
+            out[spec.name] = Delta(p.diff, p.diff_ci, _verdict(p, confidence), note)
         else:
             why_not = (p.reason if p is not None else reason) or "no paired comparison"
-            out[spec.name] = _unpaired(spec, base["metrics"].get(spec.name), entry["metrics"].get(spec.name), why_not)
+            out[spec.name] = _unpaired(spec, base["metrics"].get(spec.name), entry["metrics"].get(spec.name), why_not, confidence)
     return out
 
 
-def _verdict(p: Paired) -> str:
+def _verdict(p: Paired, confidence: float) -> str:
+    """From McNemar's test at 1 - confidence, else from the paired CI (computed at `confidence`)."""
     if p.mcnemar is not None:
-        if p.mcnemar.p_value < 0.05:
+        if p.mcnemar.p_value < 1 - confidence:
             return "worse" if p.mcnemar.worse > p.mcnemar.better else "better"
         return "no significant change"
     if p.worsening_ci is None:
@@ -76,17 +79,24 @@ def _half_width(m: dict[str, Any]) -> float | None:
     return (ci[1] - ci[0]) / 2 if ci else None
 
 
-def _unpaired(spec: MetricSpec, base: dict[str, Any] | None, cand: dict[str, Any] | None, why: str) -> Delta:
+def _z(confidence: float) -> float:
+    return NormalDist().inv_cdf((1 + confidence) / 2)
+
+
+def _unpaired(
+    spec: MetricSpec, base: dict[str, Any] | None, cand: dict[str, Any] | None, why: str, confidence: float
+) -> Delta:
     """Difference of the full-run values; CI by adding the two CIs' half-widths in quadrature
-    (a normal approximation that ignores the pairing, so it is wider than a paired CI)."""
+    (a normal approximation that ignores the pairing, so it is wider than a paired CI). The runs
+    record 95% CIs; under that approximation a half-width at `confidence` scales with z."""
     if not base or not cand or base.get("value") is None or cand.get("value") is None:
         return Delta(None, None, "", "no delta: the metric is null or missing in one of the runs")
     diff = cand["value"] - base["value"]
     hb, hc = _half_width(base), _half_width(cand)
     if hb is None or hc is None:
         return Delta(diff, None, "", f"unpaired, no CI ({why})")
-    half = math.hypot(hb, hc)
+    half = math.hypot(hb, hc) * _z(confidence) / _z(0.95)
     ci = (diff - half, diff + half)
     w_lo = worsening(spec, base["value"], cand["value"])
     verdict = "no significant change" if ci[0] <= 0 <= ci[1] else ("worse" if w_lo > 0 else "better")
-    return Delta(diff, ci, verdict, f"unpaired normal approximation ({why})")
+    return Delta(diff, ci, verdict, f"unpaired normal approximation, {confidence * 100:g}% CI ({why})")

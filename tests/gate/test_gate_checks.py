@@ -210,3 +210,102 @@ def test_markdown_cells_are_escaped(ngram_run: Path, tmp_path: Path) -> None:
     edit_summary(cand, lambda s: s["suites"]["perplexity"]["metrics"]["bits_per_byte"].update(value=None, reason="a | b <i>x</i>"))
     text = markdown(gate(ngram_run, cand))
     assert "a \\| b &lt;i&gt;x&lt;/i&gt;" in text and "<i>" not in text
+
+
+def _strip_thresholds(summary: dict) -> None:
+    for entry in summary["suites"].values():
+        entry["thresholds"] = {}
+
+
+@pytest.mark.parametrize("how", ["empty-policy", "no-thresholds"])
+def test_nothing_gated_fails_closed(ngram_run: Path, tmp_path: Path, run_cli, how: str) -> None:  # type: ignore[no-untyped-def]
+    """Every suite skipped is not a pass: a gate that checked no metric exits 1, saying why."""
+    base, cand = copy_run(ngram_run, tmp_path / "base"), copy_run(ngram_run, tmp_path / "cand")
+    args = ["gate", "--baseline", base, "--candidate", cand, "--junit", tmp_path / "gate.xml"]
+    if how == "empty-policy":
+        policy = tmp_path / "policy.yaml"
+        policy.write_text("confidence: 0.95\nsuites: {}\n")
+        args += ["--policy", policy]
+        result = gate(base, cand, load_policy(policy))
+    else:
+        for run in (base, cand):
+            edit_summary(run, _strip_thresholds)
+        result = gate(base, cand)
+    assert result.exit_code == 1
+    assert [c.status for c in result.checks] == [ERROR, "skipped"]
+    assert result.checks[0].message.startswith("nothing was gated")
+    code, out, _ = run_cli(*args)
+    assert code == 1 and "nothing was gated" in out and "FAILED" in out
+    errors = ET.parse(tmp_path / "gate.xml").getroot().findall(".//testcase/error")
+    assert len(errors) == 1 and errors[0].get("message").startswith("nothing was gated")
+
+
+@pytest.mark.parametrize("flag", ["--junit", "--markdown"])
+@pytest.mark.parametrize("where", ["under-a-file", "a-directory"])
+def test_unwritable_report_is_a_usage_error(ngram_run: Path, tmp_path: Path, run_cli, flag: str, where: str) -> None:  # type: ignore[no-untyped-def]
+    """Exit 1 means "regressed" to CI; a report that cannot be written is exit 2 and one line."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    (tmp_path / "folder").mkdir()
+    target = blocker / "gate.out" if where == "under-a-file" else tmp_path / "folder"
+    code, _, err = run_cli("gate", "--baseline", ngram_run, "--candidate", ngram_run, flag, target)
+    assert code == 2
+    assert err.startswith(f"harness: error: {target}: cannot write the ") and err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+def test_policy_can_tighten_a_tolerance_to_zero(ngram_run: Path, tmp_path: Path) -> None:
+    """perplexity.yaml allows 0.002 of bits_per_byte; a policy's explicit `tolerance: 0` wins."""
+    base = [json.loads(line) for line in (ngram_run / "perplexity.jsonl").read_text().splitlines()]
+    factor = 1 + 0.001 / bits_per_byte(base)  # every document worse by 0.001 bits per byte in total
+    cand = copy_run(ngram_run, tmp_path / "cand")
+    worse = rewrite_perplexity(cand, lambda i, r: {**r, "loglikelihood": r["loglikelihood"] * factor})
+    assert bits_per_byte(worse) - bits_per_byte(base) == pytest.approx(0.001)
+    lenient = check(gate(ngram_run, cand), "bits_per_byte")
+    assert lenient.status == PASS and lenient.allowed == pytest.approx(0.002)
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text("suites:\n  perplexity:\n    bits_per_byte: {tolerance: 0}\n")
+    strict = check(gate(ngram_run, cand, load_policy(policy_file)), "bits_per_byte")
+    assert strict.allowed == 0.0
+    assert strict.status == FAIL and "regressed" in strict.message
+    assert strict.paired.worsening_ci[0] > 0
+
+
+def test_merged_takes_every_key_the_policy_wrote() -> None:
+    from harness.gate.policy import merged, parse_rule
+
+    suite = parse_rule("s", "m", {"direction": "lower", "pass": 1.0, "tolerance": 0.1, "relative_tolerance": 0.2, "min": 0.5}, "yaml")
+    rule = merged(suite, parse_rule("s", "m", {"relative_tolerance": 0, "min": 0}, "policy", need_direction=False))
+    assert (rule.tolerance, rule.relative_tolerance, rule.minimum) == (0.0, 0.0, 0.0)  # either tolerance replaces both
+    assert (rule.direction, rule.pass_bound, rule.where) == ("lower", 1.0, "policy")
+    untouched = merged(suite, parse_rule("s", "m", {"max": 3}, "policy", need_direction=False))
+    assert (untouched.tolerance, untouched.relative_tolerance, untouched.maximum) == (0.1, 0.2, 3.0)
+
+
+class WeightedQA(ToyQA):
+    """ToyQA with exact_match vectorised over count weights; f1 is left to point_estimates."""
+
+    def __init__(self, spec) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(spec)
+        self.weighted_calls = 0
+
+    def weighted_estimates(self, records, weights):  # type: ignore[no-untyped-def]
+        self.weighted_calls += 1
+        em = np.array([r["em"] for r in records], dtype=float)
+        return {"exact_match": weights @ em / weights.sum(axis=1)}
+
+
+def test_weighted_estimates_give_the_same_paired_bootstrap() -> None:
+    """A kind's vectorised weighted_estimates is a faster path to the very same resamples."""
+    rng = np.random.default_rng(0)
+    base = [{"id": f"q{i}", "em": int(rng.random() < 0.7), "f1": float(rng.random())} for i in range(40)]
+    cand = [{**r, "em": int(rng.random() < 0.6), "f1": float(rng.random())} for r in base]
+    specs = [MetricSpec("exact_match", "higher", binary=True), MetricSpec("f1", "higher")]
+    plain = compare(ToyQA(None), specs, base, cand, seed=3, replicates=1000)
+    kind = WeightedQA(None)
+    fast = compare(kind, specs, base, cand, seed=3, replicates=1000)
+    assert kind.weighted_calls == 2 * 1000 // 100  # both runs, 100 resamples per call
+    for name in ("exact_match", "f1"):
+        assert fast[name].diff_ci == pytest.approx(plain[name].diff_ci, abs=1e-12)
+        assert fast[name].worsening_ci == pytest.approx(plain[name].worsening_ci, abs=1e-12)
+    assert fast["exact_match"].mcnemar == plain["exact_match"].mcnemar

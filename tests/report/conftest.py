@@ -3,7 +3,8 @@ bias, toxicity and filter kinds (content note: mild insults and script-injection
 
 The toy kinds of tests/gate/runfixtures.py stand in for the real bias and toxicity kinds, so the
 records' layout is the fixture's own; the filter suite's kind is made unknown on purpose, to show
-how the scorecard handles a run whose per-sample scores it cannot recompute.
+how the scorecard handles a run whose per-sample scores it cannot recompute. `real_runs` holds
+runs of the real toxicity and toxicity_filter kinds, in their own record shapes (realruns.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "gate"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # realruns
 
 from runfixtures import IMG_PAYLOAD, SCRIPT_PAYLOAD, ToyCrows, ToyToxicity, suite_entry, use_toy_kinds, write_run  # noqa: E402
 
@@ -125,4 +127,17 @@ def runs(tmp_path: Path, perplexity_run: Path, monkeypatch: pytest.MonkeyPatch) 
         write_model_run(tmp_path / "a", "model-a", perplexity_run, 0.0, False, 0.93),
         write_model_run(tmp_path / "b", "model-b", perplexity_run, 0.2, True, 0.85),
         write_model_run(tmp_path / "base", "model-a", perplexity_run, 0.0, False, 0.93),
+    )
+
+
+@pytest.fixture(scope="module")
+def real_runs(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Runs of the real toxicity and toxicity_filter kinds (tests/report/realruns.py)."""
+    from realruns import RealRuns, labelled_csv, write_real_run
+
+    root = tmp_path_factory.mktemp("real")
+    labelled = labelled_csv(root / "labelled.csv")
+    return RealRuns(
+        write_real_run(root / "model", labelled, "scripted-payloads", payloads=True),
+        write_real_run(root / "baseline", None, "scripted-clean", payloads=False),
     )

@@ -76,3 +76,24 @@ def test_scorecard_in_chromium(runs, browser, tmp_path: Path) -> None:  # type: 
     shot = tmp_path / "scorecard.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
     assert browser.get_log("browser") == []
+
+
+def test_real_toxicity_kinds_in_chromium(real_runs, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The real toxicity and toxicity_filter record shapes: payloads in model outputs and in
+    dataset text stay inert text behind the content warning."""
+    from selenium.webdriver.common.by import By
+
+    card = build_scorecard([load_run(real_runs.model)], load_run(real_runs.baseline), Policy(replicates=1000))
+    browser.get(write_html(card, tmp_path / "scorecard.html").as_uri())
+    assert [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")] == []
+    assert browser.execute_script("return document.scripts.length") == 0
+    assert browser.execute_script("return document.querySelectorAll('img, [onerror]').length") == 0
+    for anchor, payload in (("suite-toxicity", f" {SCRIPT_PAYLOAD} you stupid idiot"), ("suite-toxicity_filter", IMG_PAYLOAD)):
+        suite = browser.find_element(By.ID, anchor)
+        warning = suite.find_element(By.CSS_SELECTOR, "details.cw")
+        texts = suite.find_elements(By.CSS_SELECTOR, ".sample-text")
+        assert texts and not any(t.is_displayed() for t in texts)
+        warning.find_element(By.TAG_NAME, "summary").click()
+        assert any(payload.strip() in t.text for t in texts if t.is_displayed())
+    assert browser.execute_script("return window.__pwned === undefined")
+    assert browser.get_log("browser") == []

@@ -160,3 +160,90 @@ def test_policy_overrides_the_suite_thresholds(runs, tmp_path: Path) -> None:  #
     bpb = row(suite_view(card, "language-modelling", "perplexity"), "bits_per_byte")
     assert bpb.cells[1].badge == "pass"  # the suite YAML says fail above 1.6; the policy allows 4
     assert bpb.rule == "lower is better; pass ≤ 4, warn 5"
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "a-directory"])
+def test_unwritable_output_is_a_usage_error(perplexity_run: Path, run_cli, tmp_path: Path, where: str) -> None:  # type: ignore[no-untyped-def]
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    (tmp_path / "folder").mkdir()
+    target = blocker / "card.html" if where == "under-a-file" else tmp_path / "folder"
+    code, _, err = run_cli("scorecard", perplexity_run, "-o", target)
+    assert code == 2
+    assert err.startswith(f"harness: error: {target}: cannot write the scorecard (") and err.count("\n") == 1
+
+
+def test_gated_metric_absent_from_every_run_is_a_missing_row(runs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A metric a threshold or the policy names is a row even when no run reports it (a typo, a
+    metric the kind only reports in other modes, a suite nobody ran): never silently left out."""
+    from runfixtures import edit_summary
+
+    for run in (runs.a, runs.b, runs.baseline):
+        edit_summary(run, lambda s: s["suites"]["toxicity"]["thresholds"].update(toxic_fraction={"direction": "lower", "pass": 0.1}))
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "replicates: 1000\nsuites:\n"
+        "  crows_pairs:\n    pct_stereotype: {pass: 0.04}\n    pct_stereotype_gender: {direction: target, target: 0.5, pass: 0.1}\n"
+        "  squad:\n    exact_match: {min: 0.5}\n"
+    )
+    card = card_for(runs, policy=load_policy(policy))
+    toxic_fraction = row(suite_view(card, "harmful-content", "toxicity"), "toxic_fraction")
+    assert [c.state for c in toxic_fraction.cells] == ["missing"] * 3
+    for cell, run in zip(toxic_fraction.cells, (runs.baseline, runs.a, runs.b)):
+        assert cell.reason == (
+            f"this run reports no such metric, though {run}/summary.json: suites.toxicity.thresholds.toxic_fraction "
+            "names it; suite kind 'toxicity' has no metric of that name"
+        )
+    assert toxic_fraction.rule == "lower is better; pass ≤ 0.1" and toxic_fraction.chart is None
+    crows = suite_view(card, "fairness", "crows_pairs")
+    assert [r.name for r in crows.metrics] == ["pct_stereotype", "likelihood_diff", "pct_stereotype_gender"]
+    gender = row(crows, "pct_stereotype_gender")
+    assert all(c.state == "missing" and f"{policy}:5 (suites.crows_pairs.pct_stereotype_gender) names it" in c.reason for c in gender.cells)
+    assert gender.rule == "target 0.5; pass within ±0.1"
+    # a suite the policy gates and no run evaluated: under its kind's concern, every cell not run
+    squad = suite_view(card, "truthfulness", "squad")
+    assert squad.status == ("not run",) * 3 and squad.description.startswith("No run evaluated this suite")
+    assert [c.state for c in row(squad, "exact_match").cells] == ["not-run"] * 3
+    html = render_html(card)
+    assert html.count('<span class="null">missing</span>') == 6
+    assert "suites.toxicity.thresholds.toxic_fraction names it" in html and 'id="suite-squad"' in html
+
+
+def qa_runs(tmp_path: Path, base: list[int], cand: list[int]) -> tuple[Path, Path]:
+    from runfixtures import ToyQA, suite_entry, write_run
+
+    def one(name: str, outcomes: list[int]) -> Path:
+        records = [{"id": f"q{i}", "prediction": "an answer", "em": em, "f1": 0.5 + 0.5 * em} for i, em in enumerate(outcomes)]
+        return write_run(tmp_path / name, name, {"qa": (suite_entry("squad", ToyQA(None), records), records)})
+
+    return one("base", base), one("cand", cand)
+
+
+def test_delta_verdicts_use_the_policys_confidence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runfixtures import use_toy_kinds
+
+    use_toy_kinds(monkeypatch)
+    base, cand = qa_runs(tmp_path, [1] * 20, [0] * 6 + [1] * 14)  # 6 right -> wrong, none the other way
+    p_value = 2 * 0.5**6  # McNemar's exact two-sided test on 6 discordant pairs, all one way: 0.03125
+
+    def delta(confidence: float):  # type: ignore[no-untyped-def]
+        card = build_scorecard([load_run(cand)], load_run(base), Policy(confidence=confidence, replicates=1000))
+        return row(suite_view(card, "truthfulness", "qa"), "exact_match").cells[1].delta, card
+
+    at_95, card_95 = delta(0.95)
+    at_99, card_99 = delta(0.99)
+    assert 0.01 < p_value < 0.05
+    assert at_95.diff == at_99.diff == pytest.approx(-6 / 20)
+    assert at_95.verdict == "worse" and at_99.verdict == "no significant change"
+    assert "99% CI" in at_99.note and "99% CIs" in render_html(card_99) and "95% CIs" in render_html(card_95)
+
+
+def test_unpaired_delta_ci_follows_the_policys_confidence(runs) -> None:  # type: ignore[no-untyped-def]
+    from scipy.stats import norm
+
+    card = card_for(runs, policy=Policy(confidence=0.99, replicates=1000))
+    auc = row(suite_view(card, "harmful-content", "filter"), "roc_auc").cells[2].delta
+    # the runs record 95% CIs of half-width .05; a 99% normal interval is wider by z(.995) / z(.975)
+    half = math.hypot(0.05, 0.05) * norm.ppf(0.995) / norm.ppf(0.975)
+    assert auc.ci == pytest.approx((-0.08 - half, -0.08 + half))
+    assert auc.note.startswith("unpaired normal approximation, 99% CI")
