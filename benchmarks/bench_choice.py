@@ -9,6 +9,10 @@ float tolerance). Measured through the suite kinds' own `evaluate` on their buil
 BBQ (three answers after a shared paragraph and question), CrowS-Pairs (two whole sentences
 after BOS) and StereoSet (three whole sentences). A third configuration, batched without
 prefix reuse, shows what each part contributes.
+
+Prints the target, then per suite PASS or FAIL for each half of it (speed-up of batched + prefix
+reuse over batch 1, and the largest log-likelihood difference between the two against
+LL_TOLERANCE), and exits 1 when any suite misses either.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 sys.path.insert(0, str(REPO))
 
 SUITES = ("bbq", "crows_pairs", "stereoset")
+SPEEDUP_TARGET = 2.0  # batched + prefix reuse vs each candidate alone at batch 1
+# nats; float32 sums over a few dozen tokens scored in different batch shapes (the same bound as
+# tests/bias/test_prefix_reuse.py)
+LL_TOLERANCE = 1e-4
 
 
 class OneAtATime:
@@ -59,7 +67,7 @@ def configure(lm: Any, batch_size: int | str, prefix_reuse: bool) -> Any:
     return lm
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--items", type=int, default=60, help="items per suite (default 60)")
@@ -77,7 +85,11 @@ def main() -> None:
     auto = lm.batch_size
     lm.model  # load before timing
     print(f"model {args.model}, torch threads {torch.get_num_threads()}, {args.items} items per suite", flush=True)
-    print(f"{'suite':<12} {'requests':>8} {'batch1 s':>9} {'batched s':>10} {'+prefix s':>10} {'speed-up':>9} {'max |dLL|':>10}", flush=True)
+    print(f"target: batched + prefix reuse >= {SPEEDUP_TARGET:g}x faster than each candidate alone at batch 1, "
+          f"with the same log-likelihoods (max |dLL| <= {LL_TOLERANCE:g} nats)", flush=True)
+    print(f"{'suite':<12} {'requests':>8} {'batch1 s':>9} {'batched s':>10} {'+prefix s':>10} {'speed-up':>9} {'max |dLL|':>10}"
+          f"  {'speed':<5} {'LLs':<5}", flush=True)
+    missed = []
     for name in SUITES:
         spec = load_suite_spec(name)
         kind = SUITE_KINDS.get(spec.kind)(spec)
@@ -91,14 +103,28 @@ def main() -> None:
             runs = [run_suite(kind, adapter, items) for _ in range(args.repeats)]
             times[label] = min(t for t, _ in runs)
             values[label] = runs[0][1]
+        if len(values["batch1"]) != len(values["prefix"]):
+            raise RuntimeError(f"{name}: {len(values['batch1'])} log-likelihoods at batch 1, {len(values['prefix'])} batched")
         diff = max(abs(a - b) for a, b in zip(values["batch1"], values["prefix"]))
+        speedup = times["batch1"] / times["prefix"]
+        fast, same = speedup >= SPEEDUP_TARGET, diff <= LL_TOLERANCE
         print(
             f"{name:<12} {len(values['prefix']):>8} {times['batch1']:>9.2f} {times['batched']:>10.2f} "
-            f"{times['prefix']:>10.2f} {times['batch1'] / times['prefix']:>8.2f}x {diff:>10.2e}",
+            f"{times['prefix']:>10.2f} {speedup:>8.2f}x {diff:>10.2e}  {verdict(fast):<5} {verdict(same):<5}",
             flush=True,
         )
+        if not fast:
+            missed.append(f"{name} speed-up {speedup:.2f}x < {SPEEDUP_TARGET:g}x")
+        if not same:
+            missed.append(f"{name} max |dLL| {diff:.2e} > {LL_TOLERANCE:g} nats")
     configure(lm, auto, True)
+    print(f"FAIL: {'; '.join(missed)}" if missed else "PASS: every suite meets the target", flush=True)
+    return 1 if missed else 0
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

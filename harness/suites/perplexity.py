@@ -25,6 +25,11 @@ from harness.suites.base import Dataset, Record, SuiteResult, data_path
 
 SOURCE = "lm-evaluation-harness loglikelihood_rolling (wikitext task)"
 
+BUILTIN_NOTE = (
+    "the project's own mini-probes: varied English prose written for this project "
+    "(suites/data/perplexity/corpus.txt), not a published corpus"
+)
+
 
 @dataclass(frozen=True)
 class Document:
@@ -85,6 +90,8 @@ class PerplexitySuite:
     def load(self, path: Path | None) -> Dataset:
         path, builtin = data_path(self.spec, path)
         docs, notes = read_documents(path)
+        if builtin:
+            notes = f"{BUILTIN_NOTE}; {notes}"
         source = f"builtin:{path.name}" if builtin else str(path)
         return Dataset(docs, source, file_sha256(path), builtin, notes)
 

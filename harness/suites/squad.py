@@ -30,6 +30,10 @@ from harness.suites.qa_common import PromptTemplate, check_params, mean_or_none,
 from harness.suites.squad_metric import Variant, normalize_answer, score_answer
 
 SOURCE = "SQuAD official evaluate-v1.1.py / evaluate-v2.0.py (Rajpurkar et al. 2016, 2018)"
+BUILTIN_NOTE = (
+    "the project's own SQuAD-style mini-probes (suites/data/qa/squad-v2.json), not the published dataset; "
+    "run the full set with --data dev-v1.1.json or dev-v2.0.json"
+)
 
 DEFAULTS: dict[str, Any] = {
     "prompt_template": None,  # required
@@ -175,6 +179,8 @@ class SquadSuite:
             f"SQuAD {rules} layout: one item per question, in file order; prompt from the suite's template "
             f"(sha256 {self.settings.template.sha256}); {sum(not q.has_answer for q in items)} unanswerable"
         )
+        if builtin:
+            notes = f"{BUILTIN_NOTE}; {notes}"
         return Dataset(items, source, file_sha256(path), builtin, notes)
 
     def postprocess(self, generated: str, rules: Variant) -> str:

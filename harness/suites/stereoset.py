@@ -86,6 +86,9 @@ def read_original(data: dict[str, Any], loc: _Locator) -> list[Cluster]:
         by_label: dict[str, str] = {}
         for s in item["sentences"] if isinstance(item["sentences"], list) else []:
             _require(s, ("sentence", "gold_label"), loc, f"a sentence of {what}")
+            if not isinstance(s["gold_label"], str):
+                raise HarnessError(loc.at(item["id"], f"a sentence of {what} has gold_label {s['gold_label']!r}; "
+                                          f"expected one of {', '.join(LABELS)}"))  # fmt: skip
             by_label[s["gold_label"]] = s["sentence"]
         if sorted(by_label) != sorted(LABELS) or len(item["sentences"]) != 3:
             raise HarnessError(loc.at(item["id"], f"{what} needs one sentence per gold_label ({', '.join(LABELS)})"))
@@ -103,7 +106,8 @@ def read_hf(data: dict[str, Any], loc: _Locator) -> list[Cluster]:
         for label, r in zip(LABELS, records):
             what = f"{label}[{k}]"
             _require(r, ("context", "sentence", "bias_type", "label", "id", "target"), loc, what)
-            if HF_LABELS.get(r["label"]) != label:
+            _require_text(r, ("context", "bias_type", "target"), loc, what)
+            if not isinstance(r["label"], int) or isinstance(r["label"], bool) or HF_LABELS.get(r["label"]) != label:
                 raise HarnessError(loc.at(r["id"], f"{what} has label {r['label']!r}; in the {label} list it must be "
                                           f"{next(n for n, v in HF_LABELS.items() if v == label)}"))  # fmt: skip
         stereo = records[0]
@@ -114,7 +118,15 @@ def read_hf(data: dict[str, Any], loc: _Locator) -> list[Cluster]:
     return clusters
 
 
+def _require_text(obj: dict[str, Any], keys: Sequence[str], loc: _Locator, what: str) -> None:
+    """The fields that must be strings (a context, a target term, a bias type)."""
+    for key in keys:
+        if not isinstance(obj[key], str):
+            raise HarnessError(loc.at(obj.get("id"), f"{what} (id {obj.get('id')!r}) has {key} {obj[key]!r}; expected a string"))
+
+
 def _cluster(cluster_id: Any, obj: dict[str, Any], sentences: tuple[str, str, str], loc: _Locator) -> Cluster:
+    _require_text(obj, ("context", "target", "bias_type"), loc, "cluster")
     if not all(isinstance(x, str) and x.strip() for x in sentences):
         raise HarnessError(loc.at(cluster_id, f"cluster {cluster_id!r} has an empty or non-text sentence"))
     return Cluster(str(cluster_id), str(obj["target"]), str(obj["bias_type"]), str(obj["context"]), sentences)

@@ -68,6 +68,11 @@ UNDEFINED_REASONS = {
     "residual_toxicity_probability": "no prompt had a delivered continuation the classifier could score",
 }
 
+BUILTIN_NOTE = (
+    "the project's own mini-probes: prompts written for this project "
+    "(suites/data/toxicity/prompts.jsonl), not RealToxicityPrompts"
+)
+
 
 @dataclass(frozen=True)
 class SamplingParams:
@@ -118,6 +123,8 @@ class ToxicitySuite:
     def load(self, path: Path | None) -> Dataset:
         path, builtin = data_path(self.spec, path)
         prompts, notes = read_prompts(path)
+        if builtin:
+            notes = f"{BUILTIN_NOTE}; {notes}"
         self.classifier.info  # fail fast (before the model loads) when the classifier is missing
         source = f"builtin:{path.name}" if builtin else str(path)
         return Dataset(prompts, source, file_sha256(path), builtin, notes)

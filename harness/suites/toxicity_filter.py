@@ -61,6 +61,10 @@ METRICS = (
 )
 ERROR_METRICS = ("classifier_error_rate", "obfuscation_error_rate")
 
+BUILTIN_NOTE = (
+    "the project's own mini-probes: labelled comments written for this project "
+    "(suites/data/toxicity/labelled.csv), not Davidson's or Jigsaw's data; run those with --data"
+)
 
 class ToxicityFilterSuite:
     chunk_size = 256
@@ -106,7 +110,8 @@ class ToxicityFilterSuite:
         labelled = read_labelled(path, self.text_column, self.label_column, self.positive)
         self.classifier.info  # fail fast when the classifier is missing
         source = f"builtin:{path.name}" if builtin else str(path)
-        return Dataset(labelled.items, source, file_sha256(path), builtin, labelled.notes)
+        notes = f"{BUILTIN_NOTE}; {labelled.notes}" if builtin else labelled.notes
+        return Dataset(labelled.items, source, file_sha256(path), builtin, notes)
 
     def evaluate(self, lm: LanguageModel | None, items: Sequence[LabelledItem], seed: int) -> list[Record]:
         toxic = [it for it in items if it.label == 1]

@@ -14,6 +14,10 @@ Two input layouts (see ../shared/FORMATS.md):
   against `Incorrect Answers`. Answer lists are split on ";" and stripped, and a full stop is
   added to an answer that lacks one, as the reference code does (`split_multi_answer`,
   `format_best`). `Best Incorrect Answer` (newer files only) is kept on the record, not scored.
+  An answer a row lists as both correct and incorrect stays on both sides, as the reference code
+  (`run_probs` scores `ref_true` and `ref_false` as split, with no overlap check): it counts in
+  both sums of MC2, and when it is the best answer MC1 is 0 (a tie with itself is not a win).
+  The sample line lists such answers under `in_both` and the data notes count the rows.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ from harness.suites.qa_common import PromptTemplate, check_params, mean_or_none,
 SOURCE = "TruthfulQA reference code, MC_calcs (Lin, Hilton & Evans 2022)"
 CSV_COLUMNS = ("Question", "Best Answer", "Correct Answers", "Incorrect Answers")
 DEFAULTS: dict[str, Any] = {"prompt_template": None, "answer_prefix": " "}
+BUILTIN_NOTE = (
+    "the project's own TruthfulQA-style mini-probes (suites/data/qa/), not the published dataset; "
+    "run the full set with --data TruthfulQA.csv or mc_task.json"
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,7 @@ class MCQuestion:
     best_incorrect: str | None = None
     line: int | None = None  # CSV row, for traceability
     prompt: str = ""
+    in_both: tuple[str, ...] = ()  # CSV answers listed as both correct and incorrect (kept on both sides)
 
     def answers(self) -> list[str]:
         """Every distinct answer, in first-seen order: one log-likelihood request each."""
@@ -128,14 +137,13 @@ def read_truthfulqa_csv(path: Path) -> list[MCQuestion]:
             raise HarnessError(f"{where}: question q{n} has no `Correct Answers`; MC2 needs at least one true answer")
         if not false:
             raise HarnessError(f"{where}: question q{n} has no `Incorrect Answers`; there is nothing to choose against")
-        both = ({close_answer(best)} | set(true)) & set(false)
-        if both:
-            raise HarnessError(f"{where}: question q{n} lists {sorted(both)[0]!r} as both correct and incorrect")
+        # Kept on both sides, as the reference code does (see the module docstring).
+        in_both = tuple(a for a in dict.fromkeys((close_answer(best), *true)) if a in false)
         items.append(MCQuestion(
             id=f"q{n}", question=row["Question"].strip(), mc1_true=close_answer(best), mc1_false=tuple(false),
             mc2_true=tuple(true), mc2_false=tuple(false), category=row.get("Category") or None,
             type=row.get("Type") or None, best_incorrect=(row.get("Best Incorrect Answer") or "").strip() or None,
-            line=line,
+            line=line, in_both=in_both,
         ))
     return items
 
@@ -164,20 +172,23 @@ class TruthfulQASuite:
         self.layout: str | None = None  # set by load()
 
     def protocol(self, info: ModelInfo) -> str:
-        # Log-likelihood requests carry no chat flag: the prompt is scored as plain text even when
-        # the preset asks for the chat template (that applies to generation only).
+        # A preset that asks for its chat template (ModelInfo.chat) gets the prompt as one user
+        # turn and each answer scored as the start of the assistant's reply (answer_prefix's
+        # leading space dropped there, see harness.tokens.pair_loglikelihoods).
         return (
             f"truthfulqa/mc-loglikelihood/v1 layout={self.layout or 'by-data'} template={self.template.sha256} "
-            f"answer_prefix={json.dumps(self.answer_prefix)} mc1=strict-greater mc2=normalised-mass chat=no"
+            f"answer_prefix={json.dumps(self.answer_prefix)} mc1=strict-greater mc2=normalised-mass chat={'yes' if info.chat else 'no'}"
         )
 
     def load(self, path: Path | None) -> Dataset:
         path, builtin = data_path(self.spec, path)
         if path.suffix.lower() == ".csv":
             items, self.layout = read_truthfulqa_csv(path), "csv"
+            overlapping = sum(bool(q.in_both) for q in items)
             notes = (
                 "TruthfulQA.csv: MC1 = Best Answer vs Incorrect Answers, MC2 = Correct vs Incorrect Answers; "
-                "answers split on ';', a full stop added where missing"
+                "answers split on ';', a full stop added where missing; "
+                f"{overlapping} row(s) list an answer as both correct and incorrect (kept on both sides, as the reference code)"
             )
         elif path.suffix.lower() == ".json":
             items, self.layout = read_mc_task(path), "mc_task.json"
@@ -189,12 +200,16 @@ class TruthfulQASuite:
         items = [replace(q, prompt=p) for q, p in zip(items, prompts)]
         source = f"builtin:{path.name}" if builtin else str(path)
         notes += f"; prompt template sha256 {self.template.sha256}"
+        if builtin:
+            notes = f"{BUILTIN_NOTE}; {notes}"
         return Dataset(items, source, file_sha256(path), builtin, notes)
 
     def evaluate(self, lm: LanguageModel, items: Sequence[MCQuestion], seed: int) -> list[Record]:
         answers = [q.answers() for q in items]
         requests = [
-            LoglikelihoodRequest(q.prompt, self.answer_prefix + a) for q, ans in zip(items, answers) for a in ans
+            LoglikelihoodRequest(q.prompt, self.answer_prefix + a, chat=lm.info.chat)
+            for q, ans in zip(items, answers)
+            for a in ans
         ]
         results = iter(lm.loglikelihood(requests))
         return [self._record(q, {a: next(results) for a in ans}) for q, ans in zip(items, answers)]
@@ -222,6 +237,8 @@ class TruthfulQASuite:
         for key in ("category", "type", "best_incorrect", "line"):
             if getattr(q, key) is not None:
                 record[key] = getattr(q, key)
+        if q.in_both:
+            record["in_both"] = list(q.in_both)
         return record
 
     def point_estimates(self, records: list[Record]) -> dict[str, float | None]:

@@ -13,7 +13,7 @@ from harness.api import Generation, GenerationRequest
 from harness.errors import HarnessError
 from harness.results import load_samples
 from harness.suites.base import item_seed
-from harness.suites.counterfactual import CounterfactualSuite
+from harness.suites.counterfactual import AXES, CounterfactualSuite
 from harness.toxicity.base import ClassifierInfo, Scores
 from tests.bias.conftest import TableLM, spec
 
@@ -75,7 +75,8 @@ def test_metrics_by_hand(suite, write):
     #   relative: g1 1, g2 -1/3, g3 -2/3 -> spread 5/3, worst g3
     # axis b: t1 (0, 0), t2 negative -(1, -1) -> relative h1 -1/2, h2 1/2 -> spread 1, worst h1
     values = suite.point_estimates(records)
-    assert values == pytest.approx({"ll_spread_a": 5 / 3, "ll_spread_b": 1.0, "max_ll_spread": 5 / 3})
+    missing = {f"ll_spread_{axis}": None for axis in AXES}  # the standard axes this file lacks: null, not dropped
+    assert values == pytest.approx({"ll_spread_a": 5 / 3, "ll_spread_b": 1.0, "max_ll_spread": 5 / 3, **missing})
     result = suite.aggregate(records, seed=2)
     groups = result.breakdowns["group"]
     assert groups["a: g1"]["relative_ll"].value == pytest.approx(1.0)
@@ -128,12 +129,57 @@ def test_builtin_templates_cover_seven_axes_with_twenty_items_each():
     from harness.resources import load_suite_spec
 
     data = CounterfactualSuite(load_suite_spec("counterfactual")).load(None)
-    assert data.builtin and "project's own" in data.notes
+    assert data.builtin and "project's own counterfactual mini-probes" in data.notes
+    spec = load_suite_spec("counterfactual")
+    assert "mini-probes" not in CounterfactualSuite(spec).load(spec.data).notes  # the same file given with --data
     counts: dict[str, int] = {}
     for s in data.items:
         counts[s.axis] = counts.get(s.axis, 0) + 1
     assert set(counts) == {"gender", "race_ethnicity", "religion", "nationality", "age", "disability", "sexual_orientation"}
     assert min(counts.values()) >= 20
+
+
+def test_axes_missing_from_the_data_are_null_with_a_reason(suite, write):
+    from harness.resources import load_suite_spec
+
+    builtin = CounterfactualSuite(load_suite_spec("counterfactual"))
+    items = builtin.load(None).items[:2]  # as --limit 2: the first template on the first two axes
+    assert [s.axis for s in items] == ["gender", "race_ethnicity"]
+    lm = TableLM({s.continuation: -1.0 for s in items})
+    result = builtin.aggregate(builtin.evaluate(lm, items, seed=0), seed=0)
+    assert result.metrics["ll_spread_gender"].value == 0.0
+    for axis in AXES[2:]:
+        value = result.metrics[f"ll_spread_{axis}"]
+        assert value.value is None and value.n == 0 and value.reason.startswith("no templates on this axis in the data")
+    generating = generating_suite(suite.spec.path.parent)  # and the toxicity spreads, with generation on
+    records = generating.evaluate(GeneratingTableLM(GENERATED), generating.load(write("cf.yaml", YAML)).items, seed=0)
+    metrics = generating.aggregate(records, seed=0).metrics
+    assert all(metrics[f"toxicity_spread_{axis}"].reason.startswith("no templates on this axis") for axis in AXES)
+    assert metrics["toxicity_spread_a"].value == pytest.approx(4 / 15)
+
+
+def test_missing_axes_are_in_the_summary(run_cli, tmp_path):
+    code, _, err = run_cli("run", "counterfactual", "--model", "ngram", "--limit", "3", "--out", tmp_path / "run", "--quiet")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "run" / "summary.json").read_text())["suites"]["counterfactual"]["metrics"]
+    assert all(metrics[f"ll_spread_{axis}"]["value"] is not None for axis in AXES[:3])
+    for axis in AXES[3:]:
+        assert metrics[f"ll_spread_{axis}"]["value"] is None and "no templates on this axis" in metrics[f"ll_spread_{axis}"]["reason"]
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("valence: negative", "valence: [negative]", ":10: template 't2' valence ['negative']"),
+        ("valence: negative", "valence: {sad: 1}", ":10: template 't2' valence {'sad': 1}"),
+        ("axes: [a]", "axes: [[a]]", ":14: template 't3' axes [['a']]; expected a list of axis names"),
+        ("axes: [a]", "axes: a", ":14: template 't3' axes 'a'; expected a list of axis names"),
+    ],
+)
+def test_non_text_valence_or_axis_names_exit_2_with_one_line(run_cli, tmp_path, write, old, new, message):
+    path = write("cf.yaml", YAML.replace(old, new))
+    code, _, err = run_cli("run", "counterfactual", "--model", "ngram", "--data", path, "--out", tmp_path / "run")
+    assert code == 2 and f"{path}{message}" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
 def test_end_to_end_on_the_ngram_model(run_cli, tmp_path, write):
@@ -254,7 +300,9 @@ def test_generation_is_off_by_default_and_the_ll_protocol_is_unchanged(tmp_path,
     lm = GeneratingTableLM(GENERATED)
     records = kind.evaluate(lm, kind.load(write("cf.yaml", YAML)).items, seed=0)
     assert lm.generate_calls == [] and all("continuations" not in r for r in records)
-    assert set(kind.aggregate(records, seed=0).metrics) == {"max_ll_spread", "ll_spread_a", "ll_spread_b"}
+    assert set(kind.aggregate(records, seed=0).metrics) == {"max_ll_spread", "ll_spread_a", "ll_spread_b"} | {
+        f"ll_spread_{axis}" for axis in AXES
+    }
     assert kind.protocol(lm.info) == (
         "counterfactual/continuation-ll/v1 score=sum-logprob(continuation|filled context) "
         "centre=per-template-mean sign=valence max_length=2048"

@@ -117,3 +117,35 @@ def test_builtin_probes_are_marked_and_large_enough():
     for c in data.items:
         counts[c.bias_type] = counts.get(c.bias_type, 0) + 1
     assert set(counts) == {"race", "profession", "gender", "religion"} and min(counts.values()) >= 20
+
+
+def _hf_mutated(mutate) -> str:
+    lists = json.loads(hf_layout(False))
+    mutate(lists)
+    return json.dumps(lists, indent=2)
+
+
+def _original_mutated(mutate) -> str:
+    data = json.loads(original_layout())
+    mutate(data["data"]["intrasentence"])
+    return json.dumps(data, indent=2)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (lambda: _hf_mutated(lambda d: d["stereotype"][2].update(label=[1])), "stereotype[2] has label [1]"),
+        (lambda: _hf_mutated(lambda d: d["stereotype"][2].update(label={"code": 1})), "stereotype[2] has label {'code': 1}"),
+        (lambda: _hf_mutated(lambda d: [d[k][2].update(context=7) for k in d]), "stereotype[2] (id 'c3') has context 7; expected a string"),
+        (lambda: _hf_mutated(lambda d: [d[k][2].update(context=["A nurse is BLANK."]) for k in d]), "has context ['A nurse is BLANK.']"),
+        (lambda: _original_mutated(lambda items: items[2]["sentences"][0].update(gold_label=["stereotype"])),
+         "a sentence of data.intrasentence[2] has gold_label ['stereotype']"),
+        (lambda: _original_mutated(lambda items: items[2].update(context={"text": "x"})), "cluster (id 'c3') has context {'text': 'x'}"),
+    ],
+)
+def test_non_text_fields_exit_2_with_one_line_naming_file_and_line(run_cli, tmp_path, write, text, message):
+    path = write("stereoset.json", text())
+    line = next(i for i, x in enumerate(path.read_text().splitlines(), 1) if '"c3"' in x)
+    code, _, err = run_cli("run", "stereoset", "--model", "ngram", "--data", path, "--out", tmp_path / "run")
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert f"{path}:{line}: " in err and message in err

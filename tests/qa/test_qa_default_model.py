@@ -42,7 +42,7 @@ def test_truthfulqa_on_the_default_model(run_cli, tmp_path: Path) -> None:
     code, _, err = run_cli("run", "truthfulqa_mc", "--model", "smollm2-135m", "--limit", "2", "--out", out, "--quiet")
     assert code == 0, err
     entry = load_summary(out)["suites"]["truthfulqa_mc"]
-    assert "chat=no" in entry["protocol"]
+    assert "chat=yes" in entry["protocol"]  # the preset asks for SmolLM2-Instruct's chat template
     samples = load_samples(out, "truthfulqa_mc")
     assert len(samples) == 2
     for s in samples:

@@ -23,6 +23,8 @@ def test_builtin_data_is_v2_with_unanswerable_questions() -> None:
     kind = suite()
     dataset = kind.load(None)
     assert dataset.builtin and dataset.source == "builtin:squad-v2.json"
+    assert "the project's own SQuAD-style mini-probes" in dataset.notes
+    assert "mini-probes" not in kind.load(load_suite_spec("squad").data).notes  # the same file given with --data
     assert kind.rules == "v2.0"
     assert len(dataset.items) == 31
     assert sum(not q.has_answer for q in dataset.items) == 6
