@@ -81,7 +81,7 @@ def measure(root: Path, n: int) -> tuple[float, int, float]:
     return gate_s, page.stat().st_size, aggregate_s
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=1500)
     n = parser.parse_args().items
@@ -91,11 +91,18 @@ def main() -> None:
         big_gate, big_html, big_aggregate = measure(root, n)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    html_ratio, gate_ratio = big_html / small_html, big_gate / small_gate
+    html_ok, gate_ok = html_ratio < 1.2, gate_ratio <= 12
+
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "FAIL"
+
     print(f"items {n // 10} -> {n}")
-    print(f"1. scorecard HTML  {small_html / 1024:.1f} KiB -> {big_html / 1024:.1f} KiB: ratio {big_html / small_html:.2f} (target < 1.2)")
-    print(f"2. gate time       {small_gate:.2f} s -> {big_gate:.2f} s: ratio {big_gate / small_gate:.1f} (target <= 12)")
+    print(f"1. scorecard HTML  {small_html / 1024:.1f} KiB -> {big_html / 1024:.1f} KiB: ratio {html_ratio:.2f} (target < 1.2): {verdict(html_ok)}")
+    print(f"2. gate time       {small_gate:.2f} s -> {big_gate:.2f} s: ratio {gate_ratio:.1f} (target <= 12): {verdict(gate_ok)}")
     print(f"3. gate / run CIs  {big_gate:.2f} s / {big_aggregate:.2f} s: ratio {big_gate / big_aggregate:.2f} (information)")
+    return 0 if html_ok and gate_ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

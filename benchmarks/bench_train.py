@@ -4,7 +4,13 @@ Both train the same model (the scratch-tiny preset's architecture and batch) on 
 in the same process, in alternating rounds so a change in machine load hits both; each round
 starts from fresh weights. Prints tokens/s of each per round and at best, the median of the
 per-round ratios (target >= 1.0; robust to load that changes between rounds on a shared
-machine) and the Trainer's model FLOPs utilisation.
+machine), PASS/FAIL on that median (exit status 1 on a miss) and the Trainer's model FLOPs
+utilisation.
+
+The Trainer's tokens/s is the one it prints: tokens over the summed time of its optimizer steps
+(batch assembly, forward, backward, clipping, AdamW), leaving out validation, log lines and
+checkpoints; the plain loop's is tokens over the wall time of its loop (batch sampling,
+forward, backward, clipping, AdamW, reading the loss).
 
     .venv/bin/python benchmarks/bench_train.py [--steps 12] [--rounds 8] [--threads N]
 """
@@ -12,8 +18,10 @@ machine) and the Trainer's model FLOPs utilisation.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -27,6 +35,7 @@ from harness.scratch.model import GPT, GPTConfig
 from harness.scratch.trainer import Trainer, TrainRun
 
 REPO = Path(__file__).resolve().parent.parent
+TARGET = 1.0
 
 
 def plain_loop(config: GPTConfig, train_tokens: torch.Tensor, batch: int, steps: int, lr: float) -> float:
@@ -70,7 +79,7 @@ def _train_tokens(work: Path, corpus: Path, preset: TrainRun, train_cfg) -> torc
                            train_cfg.val_fraction, train_cfg.seed).train
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=8)
@@ -107,13 +116,16 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     best_trainer, best_plain = max(trainer_rates), max(plain_rates)
     print(f"config: scratch-tiny model, batch {train_cfg.batch_size} x {preset.model.block_size} tokens, "
-          f"{args.steps} steps per round, {torch.get_num_threads()} threads")
+          f"{args.steps} steps per round, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}")
     print(f"trainer:    {best_trainer:,.0f} tokens/s (MFU {mfu:.1%} of the measured matmul peak)")
     print(f"plain loop: {best_plain:,.0f} tokens/s")
     ratios = sorted(t / p for t, p in zip(trainer_rates, plain_rates))
-    print(f"ratio: median of rounds {statistics.median(ratios):.3f}, best vs best {best_trainer / best_plain:.3f} "
-          f"(target >= 1.0; rounds {', '.join(f'{r:.2f}' for r in ratios)})")
+    median = statistics.median(ratios)
+    verdict = "PASS" if median >= TARGET else "FAIL"
+    print(f"ratio: median of rounds {median:.3f}, best vs best {best_trainer / best_plain:.3f} "
+          f"(target >= {TARGET}; rounds {', '.join(f'{r:.2f}' for r in ratios)}); {verdict}")
+    return 0 if verdict == "PASS" else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

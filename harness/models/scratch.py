@@ -27,6 +27,7 @@ from harness.cache import default_cache_dir
 from harness.errors import HarnessError
 from harness.models.settings import check_device_and_dtype
 from harness.models.hashing import cached_file_sha256
+from harness.models.weights import count_parameters
 from harness.tokens import Span, SpanScore, cut_at_stop, pair_loglikelihoods, rolling_loglikelihoods
 
 GREEDY_BATCH = 8
@@ -122,7 +123,7 @@ class ScratchModel:
         return ModelInfo(
             name=self.name,
             adapter="scratch",
-            n_parameters=_count_parameters(self._files()[1]),
+            n_parameters=count_parameters([self._files()[1]]),
             tokenizer=f"byte-level BPE, {tok.get('vocab_size')} tokens, trained on {corpus.get('source', 'its corpus')}",
             max_length=self.max_length,
             fingerprint=digest.hexdigest()[:16],
@@ -199,8 +200,11 @@ class ScratchModel:
 
         first = batch[0]
         max_new = max(r.max_new_tokens for r in batch)
-        room = max(1, self.block_size - max_new)  # leave the cache room for the new tokens
-        prompts = [(self.encode(r.prompt) or [self.prefix_token])[-room:] for r in batch]
+        # Each prompt keeps its last block_size - max_new_tokens tokens (its own, not the batch's
+        # largest), so its new tokens fit in one window; what a request gets never depends on
+        # the other requests of its batch (stops and lengths below are per row too).
+        prompts = [(self.encode(r.prompt) or [self.prefix_token])[-max(1, self.block_size - r.max_new_tokens):]
+                   for r in batch]
         tok = self.tokenizer
 
         def stop(row: int, tokens: list[int]) -> bool:
@@ -218,18 +222,3 @@ def _with_defaults(model: dict[str, Any]) -> dict[str, Any]:
     from harness.scratch.model import GPTConfig
 
     return GPTConfig.from_dict(model).to_dict()
-
-
-def _count_parameters(weights: Path) -> int:
-    """Parameters counted from the safetensors header (the tied output layer is stored once)."""
-    with open(weights, "rb") as f:
-        size = int.from_bytes(f.read(8), "little")
-        header = json.loads(f.read(size))
-    total = 0
-    for key, entry in header.items():
-        if key != "__metadata__":
-            n = 1
-            for dim in entry["shape"]:
-                n *= dim
-            total += n
-    return total

@@ -4,9 +4,15 @@ Prompts of different lengths are left-padded, so every row's next token comes ou
 column; an attention mask hides the padding and each row's positions start at 0 at its first
 real token, so a prompt gives the same tokens alone or in a batch (up to float rounding).
 
-With the cache, the prompt is read once (prefill) and each new token costs one position. When
-the cache is full (block_size positions), it is rebuilt from the last block_size // 2 tokens
-and generation goes on; without the cache every step rereads the last block_size tokens.
+With the cache, the prompt is read once (prefill) and each new token costs one position.
+
+Past block_size tokens, both paths follow one context policy, so cached and uncached decoding
+give the same tokens: each row's window starts as its prompt (its last block_size tokens) and
+grows by one token per step; when a row's window would pass block_size, it starts again from
+that row's last block_size // 2 tokens (the cache cannot slide: every cached key was computed
+at its absolute position, and learned positions stop at block_size). Without the cache every
+step rereads each row's window; with it, a re-read happens only when some row's window wraps.
+A row's window depends on its own tokens only, never on the other rows of its batch.
 """
 
 from __future__ import annotations
@@ -88,29 +94,40 @@ class _Stepper:
     def __init__(self, model: GPT, use_cache: bool, device: torch.device, dtype: torch.dtype) -> None:
         self.model, self.use_cache, self.device, self.dtype = model, use_cache, device, dtype
         self.block = model.config.block_size
+        self.keep = max(1, self.block // 2)  # a full window restarts from this many tokens
         self.cache: KVCache | None = None
         self.next_pos: torch.Tensor | None = None
+        self.window: list[int] = []  # per row: how many of its last tokens the next prediction reads
+        self.padded = False  # whether the last read left-padded some row (then steps need a mask)
 
     def prefill(self, rows: list[list[int]]) -> torch.Tensor:  # (B, V)
-        rows = [r[-self.block :] for r in rows]
-        ids, valid = left_padded(rows, self.device)
+        self.window = [min(len(r), self.block) for r in rows]
+        return self._read(rows)
+
+    def _read(self, rows: list[list[int]]) -> torch.Tensor:  # (B, V)
+        """Read every row's window afresh (into a new cache, when caching)."""
+        ids, valid = left_padded([r[len(r) - w :] for r, w in zip(rows, self.window)], self.device)
         positions = positions_of(valid)
+        self.padded = not bool(valid.all())
         if self.use_cache:
             self.cache = KVCache(self.model.config, len(rows), self.device, self.dtype)
             self.cache.valid[:, : ids.size(1)] = valid
-        logits = self.model(ids, positions, prefill_mask(valid), self.cache)  # (B, W, V)
+        logits = self.model(ids, positions, prefill_mask(valid), self.cache, last_only=True)  # (B, 1, V)
         self.next_pos = positions[:, -1] + 1  # (B,)
         return logits[:, -1]
 
     def step(self, rows: list[list[int]], new: torch.Tensor) -> torch.Tensor:  # new (B,) -> (B, V)
+        """The next logits after `new` (B,), already appended to `rows`."""
+        wrapped = [w == self.block for w in self.window]
+        self.window = [self.keep if full else w + 1 for w, full in zip(self.window, wrapped)]
         cache = self.cache
-        if cache is None:
-            return self.prefill(rows)  # no cache: reread the (cropped) sequences
-        if cache.length >= cache.capacity:
-            return self.prefill([r[-(self.block // 2) :] for r in rows])
-        cache.valid[:, cache.length] = True
-        keys_valid = cache.valid[:, : cache.length + 1]  # (B, S)
-        mask = None if bool(keys_valid.all()) else keys_valid[:, None, None, :]  # (B, 1, 1, S)
+        if cache is None or any(wrapped):
+            return self._read(rows)
+        # The cache holds max(window) - 1 <= block_size - 1 positions here: room for one more.
+        mask = None  # without padding, the one new query attends to every cached key
+        if self.padded:
+            cache.valid[:, cache.length] = True
+            mask = cache.valid[:, None, None, : cache.length + 1]  # (B, 1, 1, S)
         assert self.next_pos is not None
         logits = self.model(new[:, None], self.next_pos[:, None], mask, cache)  # (B, 1, V)
         self.next_pos = self.next_pos + 1

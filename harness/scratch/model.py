@@ -19,7 +19,7 @@ D = head_dim = C / H, V = vocab_size.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -27,13 +27,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from harness.errors import HarnessError
+from harness.scratch.config import settle_types, typed_settings
 
 POSITIONS = ("learned", "rotary")
-
-
-def dropout(p: float) -> nn.Module:
-    """Dropout, or nothing at all when p is 0 (one module call less per layer when decoding)."""
-    return nn.Dropout(p) if p > 0 else nn.Identity()
 
 
 @dataclass(frozen=True)
@@ -49,9 +45,10 @@ class GPTConfig:
     rope_base: float = 10000.0  # RoPE frequency base (only with positions: rotary)
 
     def __post_init__(self) -> None:
+        settle_types(self, "model config")
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if value < 1:
                 raise HarnessError(f"model config: {name} must be a positive integer, got {value!r}")
         if self.n_embd % self.n_head:
             raise HarnessError(
@@ -64,6 +61,8 @@ class GPTConfig:
             raise HarnessError(f"model config: rotary positions need an even head size, got {self.head_dim}")
         if not 0.0 <= self.dropout < 1.0:
             raise HarnessError(f"model config: dropout must be in [0, 1), got {self.dropout}")
+        if self.rope_base <= 0:
+            raise HarnessError(f"model config: rope_base must be positive, got {self.rope_base}")
 
     @property
     def head_dim(self) -> int:
@@ -71,11 +70,8 @@ class GPTConfig:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str = "model config") -> GPTConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise HarnessError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**raw)
+        """From YAML: unknown keys and wrong types named with `where`; '6e-4' reads as a number."""
+        return cls(**typed_settings(cls, raw, where))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,7 +121,6 @@ class CausalSelfAttention(nn.Module):
         self.config = config
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v in one matmul
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
-        self.resid_dropout = dropout(config.dropout)
 
     def forward(
         self,
@@ -137,10 +132,9 @@ class CausalSelfAttention(nn.Module):
     ) -> torch.Tensor:
         B, T, C = x.shape
         H, D = self.config.n_head, self.config.head_dim
-        q, k, v = self.c_attn(x).split(C, dim=2)  # 3 x (B, T, C)
-        q = q.view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
-        k = k.view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
-        v = v.view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
+        qkv = self.c_attn(x).view(B, T, 3, H, D)  # (B, T, 3, H, D)
+        # One permute of views, not a split and three transposes: fewer ops per decoded token.
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, H, T, D)
         if rotary is not None:
             q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
         if cache is not None:
@@ -154,20 +148,20 @@ class CausalSelfAttention(nn.Module):
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=causal)  # (B, H, T, D)
         else:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout)  # (B, H, T, D)
-        y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C), heads side by side again
-        return self.resid_dropout(self.c_proj(y))
+        y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C), heads side by side again
+        return F.dropout(self.c_proj(y), self.config.dropout, self.training)
 
 
 class MLP(nn.Module):
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
+        self.config = config
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.gelu = nn.GELU(approximate="tanh")  # GPT-2's GELU approximation
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
-        self.dropout = dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, T, C)
-        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))  # hidden (B, T, 4C)
+        h = F.gelu(self.c_fc(x), approximate="tanh")  # (B, T, 4C); GPT-2's GELU approximation
+        return F.dropout(self.c_proj(h), self.config.dropout, self.training)
 
 
 class Block(nn.Module):
@@ -198,7 +192,6 @@ class GPT(nn.Module):
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
         self.wpe = nn.Embedding(config.block_size, config.n_embd) if config.positions == "learned" else None
-        self.drop = dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
@@ -230,6 +223,7 @@ class GPT(nn.Module):
         positions: torch.Tensor | None = None,  # (B, T) position of each token; default 0..T-1
         attn_mask: torch.Tensor | None = None,  # (B, 1, T, S) bool, True = may attend; default causal
         cache: KVCache | None = None,  # filled with this call's keys and values when given
+        last_only: bool = False,  # logits of the last position only, (B, 1, V): all that decoding needs
     ) -> torch.Tensor:  # (B, T, V) logits
         B, T = idx.shape
         if positions is None:
@@ -242,11 +236,13 @@ class GPT(nn.Module):
             x = x + self.wpe(positions)  # (B, T, C)
         else:
             rotary = rotary_tables(positions, self.config.head_dim, self.config.rope_base)  # 2 x (B, T, D/2)
-        x = self.drop(x)
+        x = F.dropout(x, self.config.dropout, self.training)
         for layer, block in enumerate(self.blocks):
             x = block(x, rotary, attn_mask, cache, layer)
         if cache is not None:
             cache.length += T
+        if last_only:
+            x = x[:, -1:]  # (B, 1, C); the output layer is the largest matmul of a long read
         return self.lm_head(self.ln_f(x))  # (B, T, V)
 
     def flops_per_token(self, seq_len: int) -> float:

@@ -19,7 +19,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from harness.errors import HarnessError
 from harness.scratch import checkpoint as ckpt
+from harness.scratch.config import settle_types, typed_settings
 from harness.scratch.corpus import Corpus, default_corpus, read_corpus
 from harness.scratch.data import TokenData, step_offsets, tokenize_corpus, unigram_loss, val_offsets, windows
 from harness.scratch.distributed import Dist
@@ -63,24 +64,33 @@ class TrainConfig:
     peak_tflops: float | None = None  # hardware peak for MFU; default: measured with a matmul at start
 
     def __post_init__(self) -> None:
+        settle_types(self, "train config")
         for name in ("steps", "batch_size", "grad_accum", "eval_every", "eval_windows", "checkpoint_every", "log_every"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise HarnessError(f"train config: {name} must be a positive integer, got {value!r}")
+            if getattr(self, name) < 1:
+                raise HarnessError(f"train config: {name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.warmup_steps < 0:
+            raise HarnessError(f"train config: warmup_steps must be 0 or more, got {self.warmup_steps}")
         if not 0.0 < self.val_fraction < 1.0:
             raise HarnessError(f"train config: val_fraction must be in (0, 1), got {self.val_fraction}")
         if self.precision not in PRECISIONS:
             raise HarnessError(f"train config: precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
         if self.learning_rate <= 0:
             raise HarnessError(f"train config: learning_rate must be positive, got {self.learning_rate}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise HarnessError(f"train config: min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise HarnessError(f"train config: {name} must be in [0, 1), got {getattr(self, name)}")
+        for name in ("weight_decay", "grad_clip"):
+            if getattr(self, name) < 0:
+                raise HarnessError(f"train config: {name} must be 0 or more, got {getattr(self, name)}")
+        if self.peak_tflops is not None and self.peak_tflops <= 0:
+            raise HarnessError(f"train config: peak_tflops must be positive (or left out to measure it), got {self.peak_tflops}")
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str = "train config") -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise HarnessError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**raw)
+        """From YAML: unknown keys and wrong types named with `where`; '6e-4' reads as a number."""
+        return cls(**typed_settings(cls, raw, where))
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,15 @@ class StepRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class _Running:
+    """The training loss summed over this process's micro-batches since step `since` (the last
+    logged step), averaged over processes when saved."""
+
+    loss_sum: float
+    since: int
 
 
 @dataclass(frozen=True)
@@ -280,17 +299,23 @@ class Trainer:
     # ---- set-up ------------------------------------------------------------------------------
 
     def _tokenizer(self, corpus: Corpus, dist: Dist) -> Any:
-        from tokenizers import Tokenizer
+        from harness.scratch.tokenizer import EOT, train_tokenizer
 
-        from harness.scratch.tokenizer import train_tokenizer
-
-        if self.run.resume:
-            text = (self.run.out / ckpt.TOKENIZER_FILE).read_text(encoding="utf-8")
-        else:
+        path = self.run.out / ckpt.TOKENIZER_FILE
+        if not self.run.resume:
             text = train_tokenizer(corpus.documents, self.run.model.vocab_size).to_str() if dist.is_main else None
-            text = dist.broadcast_text(text)
-        tok = Tokenizer.from_str(text)
-        tok.encode_special_tokens = True  # "<|endoftext|>" inside the text is text
+            return _tokenizer_from(dist.broadcast_text(text), path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise HarnessError(f"{path}: missing; the checkpoint folder is incomplete, so it cannot be resumed; "
+                               f"train again into a new --out folder") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise HarnessError(f"{path}: cannot read the tokenizer ({e}); train again into a new --out folder") from None
+        tok = _tokenizer_from(text, path)
+        if tok.token_to_id(EOT) is None or tok.get_vocab_size() > self.run.model.vocab_size:
+            raise HarnessError(f"{path}: not the tokenizer this checkpoint was trained with (no {EOT} token or too "
+                               f"large a vocabulary); train again into a new --out folder")
         return tok
 
     def _fit(self, dist: Dist) -> TrainResult:
@@ -311,10 +336,12 @@ class Trainer:
         model = ckpt.load_model(run.out, str(device)) if run.resume else GPT(run.model).to(device)
         model.train()
         optimizer = optimizer_for(model, cfg, device)
-        start = 0
+        start, running = 0, _Running(0.0, 0)
         if state is not None:
             ckpt.load_optimizer(run.out, optimizer, state["param_groups"])
             start = int(state["step"])
+            # Checkpoints from before the running loss was saved resume their log at the checkpoint.
+            running = _Running(float(state.get("loss_sum", 0.0)), int(state.get("loss_since", start)))
         if dist.is_main:
             self.meta = checkpoint_meta(run, ident, corpus, tok.get_vocab_size())
             if run.resume:
@@ -322,12 +349,12 @@ class Trainer:
             else:  # (a run killed before its first checkpoint leaves a log to start afresh)
                 ckpt.write_text(run.out / ckpt.TOKENIZER_FILE, tok.to_str())
                 (run.out / LOG_FILE).unlink(missing_ok=True)
-        return self._loop(dist, model, optimizer, data, device, amp, start, corpus, tok)
+        return self._loop(dist, model, optimizer, data, device, amp, start, running, corpus, tok)
 
     # ---- the loop ------------------------------------------------------------------------------
 
-    def _loop(self, dist: Dist, model: GPT, optimizer: torch.optim.Optimizer, data: TokenData,
-              device: torch.device, amp: torch.dtype | None, start: int, corpus: Corpus, tok: Any) -> TrainResult:
+    def _loop(self, dist: Dist, model: GPT, optimizer: torch.optim.Optimizer, data: TokenData, device: torch.device,
+              amp: torch.dtype | None, start: int, running: _Running, corpus: Corpus, tok: Any) -> TrainResult:
         run, cfg = self.run, self.cfg
         block = run.model.block_size
         wrapped = dist.wrap(model, device)
@@ -345,7 +372,11 @@ class Trainer:
             self._emit(dist, records, StepRecord(0, float("nan"), 0.0, 0.0, 0.0, 0.0, val_loss))
         began = time.perf_counter()
         train_time, window_tokens, window_time = 0.0, 0, 0.0
-        loss_sum = torch.zeros((), device=device)
+        # The training loss logged at a step is the mean over the steps since the previous logged
+        # one; the sum and where it began are saved with each checkpoint, so a resumed run logs
+        # the same means even when checkpoint_every is not a multiple of log_every.
+        loss_sum = torch.full((), running.loss_sum, device=device)
+        since = running.since
         step = start
         for step in range(start + 1, cfg.steps + 1):
             t0 = time.perf_counter()
@@ -365,15 +396,16 @@ class Trainer:
             window_tokens += tokens_per_step
             last = step == cfg.steps
             if step % cfg.log_every == 0 or last or step % cfg.eval_every == 0:
-                mean_loss = dist.mean(loss_sum) / (cfg.grad_accum * _steps_since(records, step, start))
+                mean_loss = dist.mean(loss_sum) / (cfg.grad_accum * (step - since))
                 loss_sum.zero_()
+                since = step
                 val_loss = self._evaluate(model, data, device, autocast) if (step % cfg.eval_every == 0 or last) else None
                 rate = window_tokens / window_time if window_time > 0 else 0.0
                 window_tokens, window_time = 0, 0.0
                 self._emit(dist, records, StepRecord(step, mean_loss, lr, float(norm), rate,
                                                      time.perf_counter() - began, val_loss))
             if step % cfg.checkpoint_every == 0 or last:
-                self._save(dist, model, optimizer, step, records, unigram)
+                self._save(dist, model, optimizer, step, unigram, _Running(dist.mean(loss_sum), since))
             if run.stop_after is not None and step >= run.stop_after and not last:
                 break
         tok_s = (step - start) * tokens_per_step / train_time if train_time > 0 else 0.0
@@ -436,24 +468,30 @@ class Trainer:
         model.train()
         return total / count
 
-    def _save(self, dist: Dist, model: GPT, optimizer: torch.optim.Optimizer, step: int,
-              records: list[StepRecord], unigram: float) -> None:
+    def _save(self, dist: Dist, model: GPT, optimizer: torch.optim.Optimizer, step: int, unigram: float,
+              running: _Running) -> None:
         if dist.is_main:
             from harness.scratch.report import write_report
 
             out = self.run.out
             ckpt.save_weights(out, model)
             groups = ckpt.save_optimizer(out, optimizer)
-            ckpt.save_training_state(out, {"step": step, "param_groups": groups, "unigram_val_loss": unigram})
+            ckpt.save_training_state(out, {"step": step, "param_groups": groups, "unigram_val_loss": unigram,
+                                           "loss_sum": running.loss_sum, "loss_since": running.since})
             ckpt.write_json(out / ckpt.CONFIG_FILE, {**self.meta, "step": step})
             write_report(out, _read_log(out / LOG_FILE), {**self.meta, "step": step, "unigram_val_loss": unigram})
         dist.barrier()
 
 
-def _steps_since(records: list[StepRecord], step: int, start: int) -> int:
-    """Optimizer steps accumulated into the running loss since the last logged training step."""
-    previous = next((r.step for r in reversed(records) if r.step > 0 and not math.isnan(r.loss)), start)
-    return step - previous
+def _tokenizer_from(text: str, path: Path) -> Any:
+    from tokenizers import Tokenizer
+
+    try:
+        tok = Tokenizer.from_str(text)
+    except Exception as e:  # tokenizers raises its own exception type for a damaged file
+        raise HarnessError(f"{path}: cannot read the tokenizer ({e}); train again into a new --out folder") from None
+    tok.encode_special_tokens = True  # "<|endoftext|>" inside the text is text
+    return tok
 
 
 def _truncate_log(path: Path, step: int) -> None:

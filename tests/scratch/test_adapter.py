@@ -134,7 +134,22 @@ def test_preset_loads_the_trained_checkpoint(trained, tmp_path, monkeypatch, run
     (tmp_path / "models").mkdir()
     shutil.copytree(trained[0], tmp_path / "models" / "tiny")
     preset = tmp_path / "tiny.yaml"
-    preset.write_text(f"adapter: scratch\ncheckpoint: models/tiny\ntrain: {{steps: 30}}\n", encoding="utf-8")
+    preset.write_text("adapter: scratch\ncheckpoint: models/tiny\ntrain: {steps: 30}\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     code, _, err = run_cli("run", "perplexity", "--model", str(preset), "--limit", "1", "--out", tmp_path / "r", "--quiet")
     assert code == 0, err
+
+
+def test_a_request_gets_the_same_text_alone_and_batched(lm, trained):
+    tok = BPETokenizer(trained[0] / "tokenizer.json")
+    prompt = TEXT[: TEXT.index(" counts")]
+    assert 48 - 30 < len(tok.encode(prompt)) <= 48 - 4  # fits its own room, not the other request's
+    # A long prompt with few new tokens, batched with a short prompt that asks for many tokens and
+    # has its own stop: the first prompt must not be cut to make room for the other's tokens, and
+    # neither request is stopped or cut by the other's stop.
+    long = GenerationRequest(prompt=prompt, max_new_tokens=4)
+    other = GenerationRequest(prompt="The", max_new_tokens=30, stop=("e",))
+    alone = lm.generate([long])[0]
+    other_alone = lm.generate([other])[0]
+    assert lm.generate([long, other]) == [alone, other_alone]
+    assert lm.generate([other, long]) == [other_alone, alone]

@@ -8,6 +8,8 @@ import pytest
 from harness.api import LanguageModel
 from harness.models.scratch import ScratchModel
 from tests.core.test_adapter_contract import (  # noqa: F401 (collected here with this module's `lm`)
+    test_a_request_does_not_depend_on_the_rest_of_its_batch,
+    test_chat_requests_score_plain_text_without_a_chat_template,
     test_greedy_generation_is_greedy_and_deterministic,
     test_info_is_cheap_and_stable,
     test_loglikelihood_chains,

@@ -78,6 +78,8 @@ def test_kv_cache_logits_equal_full_forward(positions):
             pieces.append(model(x[:, t : t + 1], torch.full((3, 1), t), None, cache))
     assert cache.length == 24
     assert torch.allclose(torch.cat(pieces, dim=1), full, atol=1e-4)
+    with torch.no_grad():
+        assert torch.allclose(model(x, last_only=True), full[:, -1:], atol=1e-5)
 
 
 @pytest.mark.parametrize("positions", ["learned", "rotary"])
@@ -92,10 +94,33 @@ def test_cached_and_uncached_greedy_generation_identical(positions):
     assert [generate_tokens(model, [p], 30)[0] for p in prompts] == cached
 
 
-def test_generation_goes_past_block_size():
-    model = make("learned")
-    out = generate_tokens(model, [[1, 2, 3]], 100)  # block_size is 40: the cache is rebuilt
-    assert len(out[0]) == 100
+def reference_greedy(model: GPT, prompt: list[int], n: int) -> list[int]:
+    """The documented context policy, written out: the window starts as the prompt's last
+    block_size tokens and grows by one per token; a window that would pass block_size restarts
+    from the last block_size // 2 tokens. Every step reads the window afresh."""
+    block = model.config.block_size
+    seq, window, out = list(prompt), min(len(prompt), block), []
+    for _ in range(n):
+        with torch.no_grad():
+            token = int(model(torch.tensor([seq[len(seq) - window :]]))[0, -1].argmax())
+        seq.append(token)
+        out.append(token)
+        window = block // 2 if window == block else window + 1
+    return out
+
+
+@pytest.mark.parametrize("positions", ["learned", "rotary"])
+def test_cached_and_uncached_identical_past_block_size(positions):
+    model = make(positions)
+    # block_size is 40: 100 new tokens wrap every window at least twice; the third prompt is
+    # longer than a block, and the rows wrap at different steps.
+    prompts = [[5, 6, 7, 8, 9], [11], [(7 * i) % 97 for i in range(53)]]
+    cached = generate_tokens(model, prompts, 100, use_cache=True)
+    uncached = generate_tokens(model, prompts, 100, use_cache=False)
+    assert [len(t) for t in cached] == [100, 100, 100]
+    assert cached == uncached
+    assert [generate_tokens(model, [p], 100)[0] for p in prompts] == cached  # alone = batched
+    assert [reference_greedy(model, p, 100) for p in prompts] == cached
 
 
 def test_sampling_is_seeded_and_filters():

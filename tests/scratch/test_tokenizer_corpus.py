@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.scratch.corpus import _docstrings, default_corpus, read_corpus, split_documents
+from harness.scratch.corpus import _docstrings, read_corpus, split_documents
 from harness.scratch.tokenizer import EOT, BPETokenizer, train_tokenizer
 
 DOCS = ["The ferry leaves at nine and returns at noon.", "Ferries wait when the fog is thick.",

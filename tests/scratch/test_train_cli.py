@@ -113,3 +113,39 @@ def test_real_presets_parse():
         args = Namespace(config=repo / "models" / f"{name}.yaml", corpus=None, out=None, steps=None, resume=False)
         run = run_from_args(args)
         assert run.out == Path("models") / name and run.corpus == ()
+
+
+def test_exponent_numbers_as_users_write_them(tmp_path: Path, corpus_file: Path, run_cli):
+    import json
+
+    path = preset(tmp_path, train={"learning_rate": 0.02}, model={"positions": "rotary", "rope_base": 500.0})
+    text = path.read_text(encoding="utf-8").replace("learning_rate: 0.02", "learning_rate: 6e-4")
+    path.write_text(text.replace("rope_base: 500.0", "rope_base: 1e4"), encoding="utf-8")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert raw["train"]["learning_rate"] == "6e-4" and raw["model"]["rope_base"] == "1e4"  # PyYAML's reading
+    code, _, err = run_cli("train", "--config", path, "--corpus", corpus_file, "--quiet")
+    assert code == 0, err
+    saved = json.loads((tmp_path / "models" / "tiny" / "scratch_config.json").read_text())
+    assert saved["train"]["learning_rate"] == 0.0006 and saved["model"]["rope_base"] == 10000.0
+
+
+@pytest.mark.parametrize(
+    "section, key, value, needle",
+    [
+        ("train", "learning_rate", "fast", "train: learning_rate must be a number"),
+        ("train", "weight_decay", [0.1], "train: weight_decay must be a number"),
+        ("train", "min_lr_ratio", "low", "train: min_lr_ratio must be a number"),
+        ("train", "min_lr_ratio", 2, "min_lr_ratio must be in [0, 1]"),
+        ("train", "steps", 2.5, "train: steps must be a whole number"),
+        ("train", "precision", 16, "train: precision must be a string"),
+        ("model", "rope_base", "big", "model: rope_base must be a number"),
+        ("model", "rope_base", 0, "rope_base must be positive"),
+        ("model", "dropout", True, "model: dropout must be a number"),
+        ("model", "bias", "yes", "model: bias must be true or false"),
+    ],
+)
+def test_wrong_setting_types_are_one_line_errors(tmp_path: Path, corpus_file: Path, run_cli, section, key, value, needle):
+    path = preset(tmp_path, **{section: {key: value}})
+    code, _, err = run_cli("train", "--config", path, "--corpus", corpus_file)
+    one_line_error(code, err, needle)
+    assert not (tmp_path / "models" / "tiny").exists()

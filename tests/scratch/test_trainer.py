@@ -130,3 +130,36 @@ def test_bf16_autocast_trains_close_to_float32(tmp_path: Path, corpus_file: Path
     bf16 = Trainer(tiny_run(tmp_path / "bf16", corpus_file, steps=3, precision="bfloat16")).fit()
     assert bf16.extra["precision"] == "bfloat16" and fp32.extra["precision"] == "float32"
     assert [x for _, x in losses(bf16.records)] == pytest.approx([x for _, x in losses(fp32.records)], abs=0.05)
+
+
+def test_resume_logs_the_same_means_when_log_every_does_not_divide_checkpoint_every(tmp_path: Path, corpus_file: Path):
+    # Logs at 3, 6, 9, 12; checkpoints at 4, 8, 12; killed after step 6, so the resumed run starts
+    # at 4 and its first logged mean (step 6) must still cover steps 4, 5 and 6.
+    cfg = dict(steps=12, batch_size=4, log_every=3, checkpoint_every=4, eval_every=100)
+    full = Trainer(tiny_run(tmp_path / "full", corpus_file, **cfg)).fit()
+    Trainer(replace(tiny_run(tmp_path / "cut", corpus_file, **cfg), stop_after=6)).fit()
+    state = json.loads((tmp_path / "cut" / "training_state.json").read_text())
+    assert state["step"] == 4 and state["loss_since"] == 3
+    resumed = Trainer(replace(tiny_run(tmp_path / "cut", corpus_file, **cfg), resume=True)).fit()
+    assert resumed.start_step == 4
+    expected = [x for x in losses(full.records) if x[0] > 4]
+    got = losses(resumed.records)
+    assert [s for s, _ in expected] == [6, 9, 12] and [s for s, _ in got] == [6, 9, 12]
+    assert [loss for _, loss in got] == pytest.approx([loss for _, loss in expected], abs=1e-5)
+    # The saved sum is step 4's loss: the logged mean at 6 is (loss4 + loss5 + loss6) / 3.
+    per_step = {s: x for s, x in losses(Trainer(tiny_run(tmp_path / "each", corpus_file, **{**cfg, "log_every": 1})).fit().records)}
+    assert state["loss_sum"] == pytest.approx(per_step[4], abs=1e-5)
+    assert got[0][1] == pytest.approx((per_step[4] + per_step[5] + per_step[6]) / 3, abs=1e-5)
+    log = [json.loads(line) for line in (tmp_path / "cut" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [0, 3, 6, 9, 12]
+
+
+def test_resume_without_the_tokenizer_is_a_clear_error(tmp_path: Path, corpus_file: Path):
+    out = tmp_path / "ckpt"
+    Trainer(replace(tiny_run(out, corpus_file, steps=4, checkpoint_every=2), stop_after=2)).fit()
+    (out / "tokenizer.json").unlink()
+    with pytest.raises(HarnessError, match=r"tokenizer\.json: missing; the checkpoint folder is incomplete"):
+        Trainer(replace(tiny_run(out, corpus_file, steps=4, checkpoint_every=2), resume=True)).fit()
+    (out / "tokenizer.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(HarnessError, match=r"tokenizer\.json: cannot read the tokenizer"):
+        Trainer(replace(tiny_run(out, corpus_file, steps=4, checkpoint_every=2), resume=True)).fit()
