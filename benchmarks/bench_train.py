@@ -12,7 +12,7 @@ The Trainer's tokens/s is the one it prints: tokens over the summed time of its 
 checkpoints; the plain loop's is tokens over the wall time of its loop (batch sampling,
 forward, backward, clipping, AdamW, reading the loss).
 
-    .venv/bin/python benchmarks/bench_train.py [--steps 12] [--rounds 8] [--threads N]
+    .venv/bin/python benchmarks/bench_train.py [--steps 30] [--rounds 8] [--threads N]
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def _train_tokens(work: Path, corpus: Path, preset: TrainRun, train_cfg) -> torc
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--steps", type=int, default=30)  # short rounds are dominated by load noise
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
