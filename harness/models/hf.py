@@ -8,6 +8,7 @@ entirely from the call cache never loads the model.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -284,7 +285,7 @@ class HFModel:
         if any(r.chat for r in requests) and getattr(self.tokenizer, "chat_template", None):
             from harness.models.generation import chat_turn
 
-            render_chat = lambda text: chat_turn(self.tokenizer, text)  # noqa: E731
+            render_chat = functools.partial(chat_turn, self.tokenizer)
         return pair_loglikelihoods(
             self._score_pairs, self.encode, self.prefix_token, self.max_length, requests, render_chat
         )
