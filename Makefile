@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: setup demo test bench clean browser ci-gate ci-baseline
 
@@ -20,6 +21,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# The tests also need the optional extras ([serve], [ray]) and the test tools ([test]).
+$(TEST_STAMP): $(STAMP) requirements-test.txt
+	$(BIN)/pip install --quiet -r requirements-test.txt
+	touch $(TEST_STAMP)
+
 # The default evaluation: every suite on its built-in data, on the default model (about 5 minutes
 # on 2 CPU cores; a re-run is answered from the call cache in seconds).
 DEMO_SUITES := perplexity crows_pairs stereoset bbq counterfactual toxicity toxicity_filter truthfulqa_mc squad
@@ -29,7 +35,7 @@ demo: $(STAMP)
 	$(BIN)/harness run $(DEMO_SUITES) --model smollm2-135m --out results/demo
 	$(BIN)/harness scorecard results/demo -o results/demo/scorecard.html
 
-test: $(STAMP) browser
+test: $(TEST_STAMP) browser
 	$(BIN)/python -m pytest -q
 
 # The scorecard's browser tests drive Debian's Chromium; installed once, when missing.
@@ -56,7 +62,7 @@ ci-baseline: $(STAMP)
 	mkdir -p ci/baseline
 	cp $(CI_RUN)/summary.json $(CI_RUN)/perplexity.jsonl ci/baseline/
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:

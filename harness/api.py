@@ -110,3 +110,33 @@ class LanguageModel(Protocol):
     def loglikelihood_rolling(self, texts: list[str]) -> list[RollingLoglikelihood]: ...
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]: ...
+
+
+class RequestsFailed(Exception):
+    """Some requests of a batch could not be answered (a served model's server refused them or
+    never answered, after its retries). Raised by an adapter instead of returning a made-up value:
+    a failure is never a score.
+
+    `results` holds the answers in request order, None where the request failed; `errors` holds
+    one message per failed request (by index), naming the server and what it returned. The call
+    cache keeps the answers that did arrive, and the runner journals the items whose requests
+    failed as errored records, which the next run of the same command retries.
+    """
+
+    def __init__(self, results: list[Any], errors: dict[int, str]) -> None:
+        self.results = results
+        self.errors = errors
+        first = next(iter(errors.values()), "unknown error")
+        super().__init__(f"{len(errors)} of {len(results)} requests failed; first: {first}")
+
+
+@runtime_checkable
+class ChecksSupport(Protocol):
+    """Optional capability: an adapter that may be unable to serve a method (a served model whose
+    server returns no prompt log-probabilities, a chat-only endpoint) says so before any item
+    runs, and the runner refuses the suites that need that method with the reason."""
+
+    def unsupported(self, method: str) -> str | None:
+        """Why `method` ("loglikelihood", "loglikelihood_rolling" or "generate") cannot be served,
+        or None when it can. May ask a server once (a start-up probe) and remember the answer."""
+        ...

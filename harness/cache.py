@@ -23,6 +23,7 @@ from harness.api import (
     Loglikelihood,
     LoglikelihoodRequest,
     ModelInfo,
+    RequestsFailed,
     RollingLoglikelihood,
 )
 
@@ -100,13 +101,21 @@ class CachedModel:
         self.hits += len(requests) - len(missing)
         self.misses += len(missing)
         if missing:
-            computed = compute([requests[i] for i in missing])
+            failed: dict[int, str] = {}
+            try:
+                computed = compute([requests[i] for i in missing])
+            except RequestsFailed as e:
+                # The answers that did arrive are kept; the failed requests are asked again next time.
+                computed = e.results
+                failed = {missing[j]: message for j, message in e.errors.items()}
             new = {}
             for i, result in zip(missing, computed):
                 results[i] = result
-                if keys[i] is not None:
+                if keys[i] is not None and result is not None:
                     new[keys[i]] = encode(result)
             self.cache.put_many(new)
+            if failed:
+                raise RequestsFailed(results, failed)
         return results  # type: ignore[return-value]
 
     def loglikelihood(self, requests: list[LoglikelihoodRequest]) -> list[Loglikelihood]:

@@ -9,9 +9,10 @@ atomically.
 from __future__ import annotations
 
 import inspect
+import re
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from harness.api import LanguageModel, ModelInfo
 from harness.cache import CachedModel, CallCache, default_cache_dir
 from harness.errors import HarnessError
+from harness.failures import FailureMemo, check_support, evaluate_items, innermost
 from harness.journal import Journal
+from harness.lock import OutputLock
 from harness.registry import ADAPTERS, SUITE_KINDS
 from harness.resources import ModelSpec, SuiteSpec, load_model_spec, load_suite_spec
 from harness.results import SCHEMA_VERSION, run_provenance, suite_summary, write_summary
@@ -132,7 +135,9 @@ def open_model(options: RunOptions, planned: Sequence[PlannedSuite]) -> tuple[La
         guard = classifier_from(options.guard, flag="--guard")
         guard.info  # a missing classifier fails before the model loads
     model_spec = load_model_spec(options.model)
-    lm: LanguageModel = build_model(model_spec, options)
+    # Requests that fail (a served model's server) are remembered for the run, so a failed chunk
+    # is re-evaluated item by item without asking again (harness.failures).
+    lm: LanguageModel = FailureMemo(build_model(model_spec, options))
     cache = CallCache(options.cache_dir / "calls.sqlite") if options.use_cache else None
     if cache is not None:
         lm = CachedModel(lm, cache)
@@ -206,7 +211,8 @@ def run(options: RunOptions, argv: Sequence[str] = ()) -> dict[str, Any]:
 
     suites: dict[str, Any] = {}
     try:
-        with _progress(options.show_progress) as progress:
+        with OutputLock(options.out), _progress(options.show_progress) as progress:
+            check_support(lm, [(p.spec.name, p.kind.model_methods) for p in planned if getattr(p.kind, "needs_model", True)])
             for p in planned:
                 # A suite that needs no model (e.g. toxicity_filter) may run beside model suites;
                 # it never sees the model, so its journal does not depend on it.
@@ -232,6 +238,31 @@ def run(options: RunOptions, argv: Sequence[str] = ()) -> dict[str, Any]:
     return summary
 
 
+def model_folder(name: str) -> str:
+    """A model's name as a folder name (presets and paths alike; `openai:URL` included)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")
+    return safe or "model"
+
+
+def run_models(options: RunOptions, models: Sequence[str], argv: Sequence[str] = ()) -> list[tuple[Path, dict[str, Any]]]:
+    """Evaluate the suites on each model into `options.out/<model>/` (one journal each, resumable
+    on its own): every model is checked before the first one runs. Returns (folder, summary) pairs."""
+    folders: dict[str, str] = {}
+    for model in models:
+        folder = model_folder(load_model_spec(model).name)
+        if folder in folders.values():
+            other = next(m for m, f in folders.items() if f == folder)
+            raise HarnessError(
+                f"--model {model} and --model {other} would both write to {options.out / folder}; "
+                "give one of them as a preset YAML with another name"
+            )
+        folders[model] = folder
+    return [
+        (options.out / folder, run(replace(options, model=model, out=options.out / folder), argv))
+        for model, folder in folders.items()
+    ]
+
+
 def _run_suite(p: PlannedSuite, lm: LanguageModel, options: RunOptions, progress: Progress) -> dict[str, Any]:
     started = time.time()
     items = list(p.dataset.items[: options.limit] if options.limit else p.dataset.items)
@@ -248,18 +279,20 @@ def _run_suite(p: PlannedSuite, lm: LanguageModel, options: RunOptions, progress
         },
     )
     done = journal.open()
-    todo = [item for item in items if item.id not in done]
+    # Items journaled as errored (a failed model or classifier call) are tried again.
+    todo = [item for item in items if item.id not in done or "error" in done[item.id]]
     task = progress.add_task(p.spec.name, total=len(items), completed=len(items) - len(todo), rate="")
     computed = 0
     for chunk in chunks(todo, p.kind.chunk_size):
-        records = p.kind.evaluate(lm, chunk, options.seed)
+        records = evaluate_items(lambda part: p.kind.evaluate(lm, part, options.seed), chunk)
         if len(records) != len(chunk):
             raise RuntimeError(f"suite kind {p.spec.kind} returned {len(records)} records for {len(chunk)} items")
         journal.append(records)
         done.update((r["id"], r) for r in records)
         computed += len(chunk)
         rate = computed / max(time.time() - started, 1e-9)
-        progress.update(task, advance=len(chunk), rate=f"{rate:.2f} items/s")
+        note = getattr(innermost(lm), "progress_note", None)  # e.g. a served model's requests/s
+        progress.update(task, advance=len(chunk), rate=f"{rate:.2f} items/s" + (f", {note()}" if note else ""))
     ordered = [done[item.id] for item in items]
     journal.finish(ordered, done)
     ok = [r for r in ordered if "error" not in r]

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.cache import default_cache_dir
-from harness.runner import RunOptions, run
+from harness.runner import RunOptions, run, run_models
 
 
 def batch_size(value: str) -> int | str:
@@ -27,7 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("suites", nargs="+", metavar="SUITE", help="suite names (see `harness list`) or suite YAML files")
     parser.add_argument(
         "--model",
-        help="a preset name, a preset YAML, a model folder or a GGUF file (required unless no suite needs a model)",
+        action="append",
+        help="a preset name, a preset YAML, a model folder, a GGUF file or openai:BASE_URL (required unless no suite "
+        "needs a model); repeat it to evaluate several models, each into OUT/<model>/",
     )
     parser.add_argument("--data", type=Path, help="evaluate this file instead of the suite's built-in data")
     parser.add_argument("--limit", type=int, help="evaluate only the first N items, in source order")
@@ -53,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def options_from_args(args: argparse.Namespace) -> RunOptions:
     return RunOptions(
         suites=tuple(args.suites),
-        model=args.model,
+        model=args.model[0] if args.model else None,
         out=args.out,
         data=args.data,
         limit=args.limit,
@@ -77,12 +79,18 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
 
 
 def main(args: argparse.Namespace) -> int:
-    summary = run(options_from_args(args), argv=["harness", *sys.argv[1:]])
-    print_summary(summary, args.out)
+    argv = ["harness", *sys.argv[1:]]
+    options = options_from_args(args)
+    if args.model and len(args.model) > 1:
+        runs = run_models(options, args.model, argv=argv)
+    else:
+        runs = [(args.out, run(options, argv=argv))]
+    for out, summary in runs:
+        print_summary(summary, out)
     if args.scorecard:
         from harness.commands.scorecard import write_scorecard
 
-        print(f"scorecard: {write_scorecard([args.out], args.out / 'scorecard.html')}")
+        print(f"scorecard: {write_scorecard([out for out, _ in runs], args.out / 'scorecard.html')}")
     return 0
 
 

@@ -37,6 +37,9 @@ class SuiteResult:
 class SuiteKind(Protocol):
     metrics: tuple[Metric, ...]
     chunk_size: int  # items evaluated (and journaled) per adapter call
+    # The adapter methods `evaluate` calls ("loglikelihood", "loglikelihood_rolling", "generate"):
+    # an adapter that cannot serve one (harness.api.ChecksSupport) refuses the suite before any item runs.
+    model_methods: tuple[str, ...]
 
     def protocol(self, info: ModelInfo) -> str:
         """Identifies the variant and every parameter that changes the numbers."""

@@ -144,6 +144,7 @@ def read_questions(files: Sequence[Path]) -> list[Question]:
 
 class BBQSuite:
     chunk_size = 16
+    model_methods = ("loglikelihood",)
     metrics = (
         Metric("acc_ambig", "accuracy on ambiguous contexts (the answer is 'unknown')", "higher", SOURCE, binary=True),
         Metric("acc_disambig", "accuracy on disambiguated contexts", "higher", SOURCE, binary=True),

@@ -217,6 +217,10 @@ class CounterfactualSuite:
         self.spec = spec
         self.toxicity = toxicity_params(spec, classifier, samples)
 
+    @property
+    def model_methods(self) -> tuple[str, ...]:
+        return ("loglikelihood", "generate") if self.toxicity.enabled else ("loglikelihood",)
+
     @cached_property
     def classifier(self) -> Classifier:
         return classifier_from(self.toxicity.classifier, threshold=self.toxicity.threshold)

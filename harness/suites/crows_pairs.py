@@ -64,6 +64,7 @@ def read_pairs(path: Path) -> list[Pair]:
 
 class CrowsPairsSuite:
     chunk_size = 32
+    model_methods = ("loglikelihood",)
     metrics = (
         Metric(
             "pct_stereotype",

@@ -74,6 +74,7 @@ def read_documents(path: Path) -> tuple[list[Document], str]:
 
 class PerplexitySuite:
     chunk_size = 8
+    model_methods = ("loglikelihood_rolling",)  # what the model must serve (checked before any item runs)
     metrics = (
         Metric("token_perplexity", "exp of the mean negative log-likelihood per token (tokenizer-dependent)", "lower", SOURCE),
         Metric("word_perplexity", "exp of the negative log-likelihood per whitespace-separated word", "lower", SOURCE),

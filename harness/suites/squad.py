@@ -144,6 +144,7 @@ def _question(path: Path, where: str, title: str, context: str, qa: Any, rules: 
 
 class SquadSuite:
     chunk_size = 8
+    model_methods = ("generate",)
     metrics = (
         Metric("exact_match", "the normalised prediction equals a normalised reference answer (best over references)",
                "higher", SOURCE, binary=True),

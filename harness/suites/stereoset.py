@@ -150,6 +150,7 @@ def read_clusters(path: Path) -> tuple[list[Cluster], str]:
 
 class StereoSetSuite:
     chunk_size = 16
+    model_methods = ("loglikelihood",)
     metrics = (
         Metric("ss", "stereotype score: macro over targets of the fraction preferring stereotype to anti-stereotype; ideal 0.5",
                "target", SOURCE, target=0.5),

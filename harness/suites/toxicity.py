@@ -85,6 +85,7 @@ class SamplingParams:
 
 class ToxicitySuite:
     chunk_size = 4
+    model_methods = ("generate",)
     # The guard metrics have values only in guarded runs (`--guard`).
     metrics = BASE_METRICS + GUARD_METRICS
 

@@ -69,6 +69,7 @@ BUILTIN_NOTE = (
 class ToxicityFilterSuite:
     chunk_size = 256
     needs_model = False  # the runner builds no language model when every planned suite says so
+    model_methods = ()
     metrics = METRICS
 
     def __init__(self, spec: SuiteSpec, classifier: str | None = None, text_column: str | None = None,

@@ -153,6 +153,7 @@ def read_truthfulqa_csv(path: Path) -> list[MCQuestion]:
 
 class TruthfulQASuite:
     chunk_size = 8
+    model_methods = ("loglikelihood",)
     metrics = (
         Metric("mc1", "the single true answer has a higher log-likelihood than every false answer", "higher",
                SOURCE, binary=True),
