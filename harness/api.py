@@ -140,3 +140,55 @@ class ChecksSupport(Protocol):
         """Why `method` ("loglikelihood", "loglikelihood_rolling" or "generate") cannot be served,
         or None when it can. May ask a server once (a start-up probe) and remember the answer."""
         ...
+
+
+@dataclass(frozen=True)
+class TokenLogprobs:
+    """What `TokenScorer.score_tokens` returns for a sequence t_0 .. t_(n-1): one entry per
+    position 1 .. n-1 (position 0 has nothing to condition on)."""
+
+    logprobs: tuple[float, ...]  # log P(t_i | t_<i), natural log, float32 log-softmax
+    top: tuple[tuple[tuple[int, float], ...], ...]  # per position: the top_k (token id, logprob), best first
+
+
+@runtime_checkable
+class TokenScorer(Protocol):
+    """Optional capability: token-level access for `harness serve` (echoed prompt log-probs,
+    /tokenize, /detokenize). The local adapters (hf, scratch, ngram) have it; a served model
+    does not. Scoring must be the same forward-pass math as `loglikelihood`, so that summing a
+    continuation's log-probs gives the in-process number."""
+
+    @property
+    def prefix_token(self) -> int:
+        """The BOS (or EOS) token that text is conditioned on from its start."""
+        ...
+
+    @property
+    def vocab_size(self) -> int:
+        """Token ids are 0 .. vocab_size - 1."""
+        ...
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of `text`, no special tokens added (the harness's own encoding)."""
+        ...
+
+    def token_bytes(self, ids: list[int]) -> list[bytes]:
+        """The bytes each token contributes to decoded text (b"" for tokens decoding to nothing),
+        so that joining them gives the decoded text, and offsets can be computed exactly even when
+        a token holds part of a character."""
+        ...
+
+    def score_tokens(self, sequences: list[list[int]], top_k: int) -> list[TokenLogprobs]:
+        """For each sequence (at most max_length + 1 tokens), log P(t_i | t_<i) for i >= 1 and the
+        `top_k` most probable tokens at each of those positions; results in input order."""
+        ...
+
+
+@runtime_checkable
+class ChatTemplate(Protocol):
+    """Optional capability: render a whole conversation through the model's chat template (used
+    by `harness serve` for chat requests with more than one message)."""
+
+    def render_chat(self, messages: list[dict[str, str]]) -> str:
+        """The conversation's text, ending where the assistant's next reply starts."""
+        ...

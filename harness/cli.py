@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scorecard": ("harness.commands.scorecard", "write the HTML ethics scorecard of one or more runs"),
     "gate": ("harness.commands.gate", "fail when a candidate run regressed against a baseline run"),
     "train-filter": ("harness.commands.train_filter", "train a TF-IDF + logistic-regression toxicity filter"),
+    "serve": ("harness.commands.serve", "serve a model over an OpenAI-compatible HTTP API"),
 }
 
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")

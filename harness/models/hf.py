@@ -20,7 +20,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from harness.api import Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, ModelInfo, RollingLoglikelihood
+from harness.api import (
+    Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, ModelInfo, RollingLoglikelihood, TokenLogprobs,
+)
 from harness.cache import default_cache_dir
 from harness.errors import HarnessError
 from harness.models.settings import check_device_and_dtype
@@ -297,6 +299,41 @@ class HFModel:
         from harness.models.generation import hf_generate
 
         return hf_generate(self, requests)
+
+    # ---- optional capabilities (harness.api.TokenScorer, ChatTemplate), for `harness serve` ----
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokenizer)
+
+    def token_bytes(self, ids: list[int]) -> list[bytes]:
+        """Added tokens (BOS, chat markers) as their literal text, the way `decode` shows them
+        and `encode` reads them back; vocabulary pieces as their bytes."""
+        from tokenizers import decoders
+
+        from harness.models.token_bytes import piece_bytes
+
+        tok = self.tokenizer
+        added = {i: t.content for i, t in tok.added_tokens_decoder.items()}
+        byte_level = isinstance(getattr(tok.backend_tokenizer, "decoder", None), decoders.ByteLevel)
+        known = [i for i in ids if 0 <= i < len(tok) and i not in added]
+        pieces = dict(zip(known, tok.convert_ids_to_tokens(known)))
+        return [
+            added[i].encode("utf-8") if i in added else piece_bytes(pieces[i], byte_level) if i in pieces else b""
+            for i in ids
+        ]
+
+    def score_tokens(self, sequences: list[list[int]], top_k: int) -> list[TokenLogprobs]:
+        from harness.models.scoring import score_sequences
+
+        return score_sequences(
+            self._forward, sequences, pad_id=self._pad_id, batch_size=self.batch_size, device=self.device, top_k=top_k
+        )
+
+    def render_chat(self, messages: list[dict[str, str]]) -> str:
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise HarnessError(f"model {self.name}: the tokenizer has no chat template")
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
 # Files a transformers tokenizer is read from (any that a folder has).

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.api import Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, ModelInfo, RollingLoglikelihood
+from harness.api import (
+    Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, ModelInfo, RollingLoglikelihood, TokenLogprobs,
+)
 from harness.data import read_text
 from harness.errors import HarnessError
 from harness.resources import presets_dir
@@ -177,6 +179,34 @@ class NgramModel:
             if any(s and s in text for s in r.stop):
                 break
         return cut_at_stop(bytes(out).decode("utf-8", errors="ignore"), r.stop)
+
+    # ---- optional capability (harness.api.TokenScorer), for `harness serve` ----------------------
+
+    prefix_token = BOS
+    vocab_size = VOCAB + 1  # the bytes, and BOS
+
+    @staticmethod
+    def token_bytes(ids: list[int]) -> list[bytes]:
+        return [bytes([i]) if 0 <= i < VOCAB else b"" for i in ids]
+
+    def score_tokens(self, sequences: list[list[int]], top_k: int) -> list[TokenLogprobs]:
+        """Each position's log-prob by the same `prob` as `loglikelihood`; the alternatives from
+        the full distribution at that position."""
+        results = []
+        for tokens in sequences:
+            logprobs, top = [], []
+            for i in range(1, len(tokens)):
+                history = tuple(tokens[max(0, i - self.order + 1) : i])
+                logprobs.append(math.log(self.counts.prob(history, tokens[i])))
+                if top_k > 0:
+                    p = self.counts.distribution(history)
+                    best = [int(t) for t in np.argsort(-p, kind="stable")[:top_k]]
+                    # The target among them carries exactly its own log-prob.
+                    top.append(tuple((t, logprobs[-1] if t == tokens[i] else math.log(p[t])) for t in best))
+                else:
+                    top.append(())
+            results.append(TokenLogprobs(tuple(logprobs), tuple(top)))
+        return results
 
 
 def _top_p(p: np.ndarray, top_p: float) -> np.ndarray:

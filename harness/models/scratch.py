@@ -22,7 +22,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from harness.api import Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, ModelInfo, RollingLoglikelihood
+from harness.api import (
+    Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, ModelInfo, RollingLoglikelihood, TokenLogprobs,
+)
 from harness.cache import default_cache_dir
 from harness.errors import HarnessError
 from harness.models.settings import check_device_and_dtype
@@ -216,6 +218,37 @@ class ScratchModel:
         new = generate_tokens(self.model, prompts, max_new, sampling, generator=generator,
                               eos_id=self.prefix_token, stop=stop)
         return [cut_at_stop(tok.decode(tokens), r.stop) for tokens, r in zip(new, batch)]
+
+    # ---- optional capability (harness.api.TokenScorer), for `harness serve` ----------------------
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.vocab_size
+
+    @cached_property
+    def _pieces(self) -> dict[int, str]:
+        """id -> vocabulary piece (byte-level symbols), read from the checkpoint's tokenizer file."""
+        from tokenizers import Tokenizer
+
+        from harness.scratch.checkpoint import TOKENIZER_FILE
+
+        self._config
+        vocab = Tokenizer.from_file(str(self.folder / TOKENIZER_FILE)).get_vocab(with_added_tokens=True)
+        return {i: piece for piece, i in vocab.items()}
+
+    def token_bytes(self, ids: list[int]) -> list[bytes]:
+        """The end-of-text token decodes to nothing (`decode` skips it); the others are byte-level."""
+        from harness.models.token_bytes import piece_bytes
+
+        eot = self.prefix_token
+        return [b"" if i == eot or i not in self._pieces else piece_bytes(self._pieces[i], byte_level=True) for i in ids]
+
+    def score_tokens(self, sequences: list[list[int]], top_k: int) -> list[TokenLogprobs]:
+        from harness.models.scoring import score_sequences
+
+        model = self.model
+        return score_sequences(lambda ids, mask: model(ids), sequences, pad_id=self.prefix_token,
+                               batch_size=self.batch_size, device=self.device, top_k=top_k)
 
 
 def _with_defaults(model: dict[str, Any]) -> dict[str, Any]:
