@@ -49,6 +49,7 @@ ADAPTERS: Registry = Registry(
     {
         "hf": "harness.models.hf:HFModel",
         "ngram": "harness.models.ngram:NgramModel",
+        "openai": "harness.models.served:OpenAIModel",
         "scratch": "harness.models.scratch:ScratchModel",
     },
 )

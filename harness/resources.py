@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,9 +122,11 @@ class ModelSpec:
 
 
 def load_model_spec(name: str) -> ModelSpec:
-    """A preset name, a preset YAML path, a model folder or a GGUF file."""
+    """A preset name, a preset YAML path, a model folder, a GGUF file, or `openai:BASE_URL`."""
     from harness.registry import ADAPTERS
 
+    if name.startswith("openai:"):
+        return _served_model_spec(name[len("openai:") :])
     candidate = Path(name).expanduser()
     if candidate.suffix not in (".yaml", ".yml") and (candidate.is_dir() or candidate.suffix == ".gguf"):
         if not candidate.exists():
@@ -139,6 +142,15 @@ def load_model_spec(name: str) -> ModelSpec:
     ADAPTERS.check(adapter)
     description = str(raw.pop("description", "")).strip()
     return ModelSpec(name=path.stem, adapter=adapter, description=description, args=raw, path=path)
+
+
+def _served_model_spec(base_url: str) -> ModelSpec:
+    """`--model openai:http://host:8000/v1`: the server's single model, named after the URL
+    (filesystem-safe, since the name may become a folder name)."""
+    if not base_url.startswith(("http://", "https://")):
+        raise HarnessError(f"--model openai:{base_url}: give the server's base URL, e.g. openai:http://127.0.0.1:8000/v1")
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", base_url.split("://", 1)[1]).strip("-.")
+    return ModelSpec(name=f"openai-{safe}", adapter="openai", args={"base_url": base_url})
 
 
 def _adapter_for_path(path: Path) -> str:
