@@ -5,7 +5,11 @@ Echoed prompts are scored by the adapter's `score_tokens` (the forward pass and 
 log-softmax of in-process scoring). Generation goes through the adapter's own `generate` with the
 request's budget, stops, temperature, top_p, n and seed, so texts are exactly the in-process ones.
 Log-probs of generated text are those of the text as the tokenizer encodes it, scored in a second
-pass (usually the generated tokens themselves, not always), at temperature 1.
+pass (usually the generated tokens themselves, not always), at temperature 1, and never more tokens
+than `max_tokens`. One greedy token (`max_tokens: 1, temperature: 0`, what echo-scoring clients such
+as lm-evaluation-harness send) is reported as the model's most probable next token itself, read off
+that pass: its text may stand for no token (EOS decodes to "") or for several (a lone byte of a
+character decodes to U+FFFD), and such clients drop the last entry after the prompt's.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.api import Generation, GenerationRequest
+from harness.api import Generation, GenerationRequest, TokenLogprobs
 from harness.serve.batcher import MicroBatcher, ModelThread
 from harness.serve.engine import Echo, EchoJob, EncodedPrompt, Engine
 from harness.serve.errors import APIError
@@ -168,37 +172,44 @@ async def _generate(server: Server, req: CompletionRequest, prompts: list[str | 
     ]
     generations = await server.generator.submit_all(requests)
     outputs = [text for g in generations for text in g.texts]
-    new_ids = await server.thread.run(engine.encode_many, outputs)
+    # A completion has at most max_tokens tokens, though its text may re-encode to more.
+    new_ids = [ids[:max_tokens] for ids in await server.thread.run(engine.encode_many, outputs)]
+    finish = ["length" if len(ids) >= max_tokens else "stop" for ids in new_ids]
     blocks: list[dict[str, Any] | None] = [None] * len(outputs)
     if req.logprobs is not None:
-        blocks = await _generated_logprobs(server, req, encoded, texts, new_ids)
+        blocks, new_ids = await _generated_logprobs(server, req, encoded, texts, new_ids, temperature == 0 and max_tokens == 1)
     choices = []
-    for k, (text, ids) in enumerate(zip(outputs, new_ids)):
+    for k, text in enumerate(outputs):
         choices.append({
             "index": k,
             "text": (texts[k // req.n] if req.echo else "") + text,
             "logprobs": blocks[k],
-            "finish_reason": "length" if len(ids) >= max_tokens else "stop",
+            "finish_reason": finish[k],
         })
     return _envelope("text_completion", server, choices, sum(len(e.ids) for e in encoded), sum(map(len, new_ids)),
                      seed if temperature > 0 else None)
 
 
 async def _generated_logprobs(
-    server: Server, req: CompletionRequest, encoded: list[EncodedPrompt], texts: list[str], new_ids: list[list[int]]
-) -> list[dict[str, Any] | None]:
+    server: Server, req: CompletionRequest, encoded: list[EncodedPrompt], texts: list[str], new_ids: list[list[int]],
+    one_greedy: bool,
+) -> tuple[list[dict[str, Any] | None], list[list[int]]]:
     """Each choice's tokens scored in context: the prompt's too when echoed; otherwise only the
-    generated ones, after as much of the prompt as fits."""
+    generated ones, after as much of the prompt as fits. With `one_greedy` (max_tokens 1,
+    temperature 0) the generated token is the model's most probable one after the prompt, taken
+    from the same pass (a placeholder holds its place), whatever its text re-encodes to.
+    Returns the blocks and the generated tokens they report."""
     engine = server.engine
     length = engine.max_length
     jobs, firsts, scored_ids = [], [], []
     for k, ids in enumerate(new_ids):
         prompt = encoded[k // req.n]
-        ids = ids[:length]  # re-encoded text may, rarely, take more tokens than were generated
+        ids = [engine.prefix_token] if one_greedy else ids[:length]
         context = list(prompt.ids) if req.echo else list(prompt.ids)[-(length + 1 - len(ids)) :]
         ids = ids[: length + 1 - len(context)]
         scored_ids.append(ids)
-        jobs.append(EchoJob(tuple(context + ids), length + 1, req.logprobs))
+        top_k = max(1, req.logprobs or 0) if one_greedy else req.logprobs
+        jobs.append(EchoJob(tuple(context + ids), length + 1, top_k))
         firsts.append(0 if req.echo else len(context))
     echoes = await server.scorer.submit_all(jobs)
 
@@ -206,16 +217,22 @@ async def _generated_logprobs(
         blocks: list[dict[str, Any] | None] = []
         for k, (echo, first) in enumerate(zip(echoes, firsts)):
             prompt = encoded[k // req.n]
+            ids, scores = echo.prompt.ids, echo.scores
+            assert scores is not None
+            if one_greedy and scored_ids[k]:
+                token, value = scores.top[-1][0]  # the argmax where the placeholder stands
+                scored_ids[k] = [token]
+                ids = (*ids[:-1], token)
+                scores = TokenLogprobs((*scores.logprobs[:-1], value), scores.top)
             offsets = list(prompt.offsets) if req.echo else []
             shift = len(texts[k // req.n]) if req.echo else 0
             generated = engine.encode_prompt(scored_ids[k], add_special=False).offsets
             offsets += [shift + o for o in generated]
-            assert echo.scores is not None
-            blocks.append(engine.logprobs_block(echo.prompt.ids, offsets, echo.scores, req.logprobs or 0,
+            blocks.append(engine.logprobs_block(ids, offsets, scores, req.logprobs or 0,
                                                 req.return_tokens_as_token_ids, first))
         return blocks
 
-    return await server.thread.run(build)
+    return await server.thread.run(build), scored_ids
 
 
 # ---- /v1/chat/completions ----------------------------------------------------------------------
