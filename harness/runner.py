@@ -22,6 +22,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from harness.api import LanguageModel, ModelInfo
 from harness.cache import CachedModel, CallCache, default_cache_dir
 from harness.errors import HarnessError
+from harness.executors import open_executor
+from harness.executors.base import Executor
 from harness.failures import FailureMemo, check_support, evaluate_items, innermost
 from harness.journal import Journal
 from harness.lock import OutputLock
@@ -51,6 +53,13 @@ class RunOptions:
     suite_params: dict[str, Any] = field(default_factory=dict)
     # `CLASSIFIER[:THRESHOLD]`: withhold generations the classifier flags (harness.toxicity.guard).
     guard: str | None = None
+    # Where model calls run (harness.executors): "serial" here, or "ray" workers; the Ray
+    # settings are None unless given (harness.executors.open_executor refuses them with serial).
+    executor: str = "serial"
+    ray_address: str | None = None  # join this cluster ("auto", "ray://host:10001"); None: start one here
+    workers: int | None = None
+    cpus_per_worker: int | None = None
+    gpus_per_worker: float | None = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +123,9 @@ def needs_model(planned: Sequence[PlannedSuite]) -> bool:
     return any(getattr(p.kind, "needs_model", True) for p in planned)
 
 
-def open_model(options: RunOptions, planned: Sequence[PlannedSuite]) -> tuple[LanguageModel, ModelSpec | None, CallCache | None]:
+def open_model(
+    options: RunOptions, planned: Sequence[PlannedSuite], executor: Executor | None = None
+) -> tuple[LanguageModel, ModelSpec | None, CallCache | None]:
     """The model the suites call: the adapter, inside the call cache, inside the guard.
 
     The guard sits outside the cache so the cache holds raw generations under the raw model's
@@ -137,7 +148,10 @@ def open_model(options: RunOptions, planned: Sequence[PlannedSuite]) -> tuple[La
     model_spec = load_model_spec(options.model)
     # Requests that fail (a served model's server) are remembered for the run, so a failed chunk
     # is re-evaluated item by item without asking again (harness.failures).
-    lm: LanguageModel = FailureMemo(build_model(model_spec, options))
+    adapter = build_model(model_spec, options)
+    # The executor may stand in for the adapter (Ray: calls go to workers; the driver's adapter
+    # only gives `info`), below the cache so that the driver drops cache hits before sending.
+    lm: LanguageModel = FailureMemo(executor.model(adapter, model_spec, options) if executor else adapter)
     cache = CallCache(options.cache_dir / "calls.sqlite") if options.use_cache else None
     if cache is not None:
         lm = CachedModel(lm, cache)
@@ -197,12 +211,15 @@ def _progress(show: bool) -> Progress:
     )
 
 
-def run(options: RunOptions, argv: Sequence[str] = ()) -> dict[str, Any]:
-    """Evaluate and write `summary.json` plus one `<suite>.jsonl` per suite into `options.out`."""
+def run(options: RunOptions, argv: Sequence[str] = (), executor: Executor | None = None) -> dict[str, Any]:
+    """Evaluate and write `summary.json` plus one `<suite>.jsonl` per suite into `options.out`.
+    `executor`: one shared with other runs (closed by the caller); by default the options' own."""
     started = time.time()
     validate(options)
+    own_executor = executor is None
+    executor = executor or open_executor(options)  # starts nothing yet; bad flags or no Ray stop here
     planned = plan(options)
-    lm, model_spec, cache = open_model(options, planned)
+    lm, model_spec, cache = open_model(options, planned, executor)
     info = lm.info
     try:
         options.out.mkdir(parents=True, exist_ok=True)
@@ -217,10 +234,12 @@ def run(options: RunOptions, argv: Sequence[str] = ()) -> dict[str, Any]:
                 # A suite that needs no model (e.g. toxicity_filter) may run beside model suites;
                 # it never sees the model, so its journal does not depend on it.
                 suite_lm = lm if getattr(p.kind, "needs_model", True) else NoModel()
-                suites[p.spec.name] = _run_suite(p, suite_lm, options, progress)
+                suites[p.spec.name] = _run_suite(p, suite_lm, options, progress, executor)
     finally:
         if cache is not None:
             cache.close()
+        if own_executor:
+            executor.close()
 
     summary = {
         "schema_version": SCHEMA_VERSION,
@@ -231,6 +250,7 @@ def run(options: RunOptions, argv: Sequence[str] = ()) -> dict[str, Any]:
         "cache": (
             {"hits": cache_of(lm).hits, "misses": cache_of(lm).misses} if cache_of(lm) is not None else None
         ),
+        "executor": executor.record(),
         "wall_time_s": round(time.time() - started, 3),
         "suites": suites,
     }
@@ -257,13 +277,22 @@ def run_models(options: RunOptions, models: Sequence[str], argv: Sequence[str] =
                 "give one of them as a preset YAML with another name"
             )
         folders[model] = folder
-    return [
-        (options.out / folder, run(replace(options, model=model, out=options.out / folder), argv))
-        for model, folder in folders.items()
-    ]
+    # One executor for every model: with Ray, one cluster and one set of workers, each of which
+    # builds the model a call names (one model at a time), so every (model, suite) pair is
+    # spread over all the workers.
+    executor = open_executor(options)
+    try:
+        return [
+            (options.out / folder, run(replace(options, model=model, out=options.out / folder), argv, executor))
+            for model, folder in folders.items()
+        ]
+    finally:
+        executor.close()
 
 
-def _run_suite(p: PlannedSuite, lm: LanguageModel, options: RunOptions, progress: Progress) -> dict[str, Any]:
+def _run_suite(
+    p: PlannedSuite, lm: LanguageModel, options: RunOptions, progress: Progress, executor: Executor
+) -> dict[str, Any]:
     started = time.time()
     items = list(p.dataset.items[: options.limit] if options.limit else p.dataset.items)
     info = lm.info
@@ -283,8 +312,12 @@ def _run_suite(p: PlannedSuite, lm: LanguageModel, options: RunOptions, progress
     todo = [item for item in items if item.id not in done or "error" in done[item.id]]
     task = progress.add_task(p.spec.name, total=len(items), completed=len(items) - len(todo), rate="")
     computed = 0
-    for chunk in chunks(todo, p.kind.chunk_size):
-        records = evaluate_items(lambda part: p.kind.evaluate(lm, part, options.seed), chunk)
+
+    def evaluate(chunk: Sequence[Any]) -> list[dict[str, Any]]:
+        return evaluate_items(lambda part: p.kind.evaluate(lm, part, options.seed), chunk)
+
+    # The executor may evaluate several chunks at once (Ray); it hands them back in order.
+    for chunk, records in executor.evaluate(p.kind, lm, chunks(todo, p.kind.chunk_size), evaluate):
         if len(records) != len(chunk):
             raise RuntimeError(f"suite kind {p.spec.kind} returned {len(records)} records for {len(chunk)} items")
         journal.append(records)

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.cache import default_cache_dir
+from harness.executors import EXECUTORS
 from harness.runner import RunOptions, run, run_models
 
 
@@ -50,6 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tox.add_argument("--label-column", help="labelled CSV: the label column")
     tox.add_argument("--positive", metavar="VALUES", help="labelled CSV: comma-separated label values that mean toxic")
     tox.add_argument("--guard", metavar="CLASSIFIER[:THRESHOLD]", help="withhold generations the classifier scores at or above the threshold")
+    scale = parser.add_argument_group("scale-out (see docs/scale-out.md)")
+    scale.add_argument("--executor", choices=EXECUTORS.names(), default="serial", help="where model calls run: serial (this process, the default) or ray (workers)")
+    scale.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (auto, ray://host:10001); default: start a single-node Ray here")
+    scale.add_argument("--workers", type=int, metavar="N", help="Ray workers (default: as many as the CPUs, or GPUs, allow)")
+    scale.add_argument("--cpus-per-worker", type=int, metavar="C", help="CPUs (torch threads) per Ray worker (default 1)")
+    scale.add_argument("--gpus-per-worker", type=float, metavar="G", help="GPUs per Ray worker (default 0; with --device cuda)")
 
 
 def options_from_args(args: argparse.Namespace) -> RunOptions:
@@ -75,6 +82,11 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
             "positive": args.positive,
         },
         guard=args.guard,
+        executor=args.executor,
+        ray_address=args.ray_address,
+        workers=args.workers,
+        cpus_per_worker=args.cpus_per_worker,
+        gpus_per_worker=args.gpus_per_worker,
     )
 
 
@@ -111,4 +123,8 @@ def print_summary(summary: dict[str, Any], out: Path) -> None:
             value = _fmt(m["value"]) if m["value"] is not None else f"null ({m.get('reason')})"
             table.add_row(suite, metric, value, f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else "-", _fmt(m.get("n")))
     console.print(table)
+    errored = {suite: entry["n_errors"] for suite, entry in summary["suites"].items() if entry.get("n_errors")}
+    if errored:
+        counts = ", ".join(f"{suite} {n}" for suite, n in errored.items())
+        console.print(f"errored items (not scored): {counts}; run the same command again to retry them")
     console.print(f"results: {out / 'summary.json'}  ({summary['wall_time_s']:.1f} s)")
