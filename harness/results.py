@@ -3,7 +3,9 @@
 summary.json, schema version 1:
     schema_version, harness_version, git_sha, created_at, command, python, libraries,
     model {name, adapter, fingerprint, n_parameters, tokenizer, max_length, dtype, device, ...},
-    seed, limit, cache {hits, misses}, wall_time_s,
+    seed, limit, cache {hits, misses},
+    executor {name, and for ray: workers, cpus_per_worker, gpus_per_worker, nodes, restarts, ...},
+    wall_time_s,
     suites {<suite>: {kind, description, protocol, n_samples, n_errors, samples_file,
                       data {source, sha256, builtin, notes}, thresholds, wall_time_s,
                       metrics {<metric>: {value, ci95, n, reason?, description, direction, source, target?}},
