@@ -63,6 +63,13 @@ class CallCache:
         self._db.close()
 
 
+def call_cache_in(lm: Any) -> CachedModel | None:
+    """The call cache in a model stack (each wrapper holds the next as `.lm`), or None."""
+    while lm is not None and not isinstance(lm, CachedModel):
+        lm = getattr(lm, "lm", None)
+    return lm
+
+
 class CachedModel:
     """A LanguageModel that answers from the cache and forwards only the misses."""
 

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from harness.api import LanguageModel, ModelInfo
-from harness.cache import CachedModel, CallCache, default_cache_dir
+from harness.cache import CachedModel, CallCache, call_cache_in, default_cache_dir
 from harness.errors import HarnessError
 from harness.executors import open_executor
 from harness.executors.base import Executor
@@ -185,12 +185,6 @@ def build_model(spec: ModelSpec, options: RunOptions) -> LanguageModel:
         raise HarnessError(f"model {spec.name}: {e}; check the preset's keys and the flags given") from None
 
 
-def cache_of(lm: LanguageModel) -> CachedModel | None:
-    """The call cache inside `lm` (under a guard, if any)."""
-    inner = getattr(lm, "lm", None) if not isinstance(lm, CachedModel) else lm
-    return inner if isinstance(inner, CachedModel) else None
-
-
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -241,15 +235,14 @@ def run(options: RunOptions, argv: Sequence[str] = (), executor: Executor | None
         if own_executor:
             executor.close()
 
+    cached = call_cache_in(lm)
     summary = {
         "schema_version": SCHEMA_VERSION,
         **run_provenance(argv),
         "model": {**info.to_dict(), "preset": model_spec.name if model_spec else None},
         "seed": options.seed,
         "limit": options.limit,
-        "cache": (
-            {"hits": cache_of(lm).hits, "misses": cache_of(lm).misses} if cache_of(lm) is not None else None
-        ),
+        "cache": {"hits": cached.hits, "misses": cached.misses} if cached is not None else None,
         "executor": executor.record(),
         "wall_time_s": round(time.time() - started, 3),
         "suites": suites,

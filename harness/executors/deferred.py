@@ -247,13 +247,6 @@ class CacheCounters:
         self.cached.hits, self.cached.misses = hits, misses
 
 
-def call_cache_in(lm: Any) -> CachedModel | None:
-    """The call cache in the runner's model stack (each wrapper holds the next as `.lm`)."""
-    while lm is not None and not isinstance(lm, CachedModel):
-        lm = getattr(lm, "lm", None)
-    return lm
-
-
 @dataclass
 class _Window:
     chunks: dict[int, Sequence[Any]] = field(default_factory=dict)  # started, not finished

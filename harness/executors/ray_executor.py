@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.api import LanguageModel
+from harness.cache import call_cache_in
 from harness.errors import HarnessError
 from harness.executors.deferred import (
     CacheCounters,
@@ -37,7 +38,6 @@ from harness.executors.deferred import (
     Outcome,
     Record,
     Target,
-    call_cache_in,
     evaluate_deferred,
     return_value,
     unloaded_copy,
