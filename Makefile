@@ -39,6 +39,7 @@ demo: $(STAMP)
 test: $(TEST_STAMP) browser
 	$(BIN)/python -m pytest -q
 
+	$(BIN)/harness card results/demo -o results/demo/MODEL_CARD.md
 # The scorecard's browser tests drive Debian's Chromium; installed once, when missing.
 browser:
 	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; else \

@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("harness.commands.train", "train the from-scratch Transformer"),
     "scorecard": ("harness.commands.scorecard", "write the HTML ethics scorecard of one or more runs"),
     "gate": ("harness.commands.gate", "fail when a candidate run regressed against a baseline run"),
+    "card": ("harness.commands.card", "write a Hugging Face model card (MODEL_CARD.md) of a run"),
+    "review": ("harness.commands.review", "check a review file, or pin the runs it reviewed (docs/review.md)"),
     "train-filter": ("harness.commands.train_filter", "train a TF-IDF + logistic-regression toxicity filter"),
     "serve": ("harness.commands.serve", "serve a model over an OpenAI-compatible HTTP API"),
 }

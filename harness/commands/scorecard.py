@@ -16,9 +16,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, default=Path("scorecard.html"), help="the HTML file to write (default: scorecard.html)")
     parser.add_argument("--policy", type=Path, help="a policy YAML whose rules override the suites' thresholds for the badges")
     parser.add_argument("--worst", type=int, default=5, help="worst samples shown per metric and run (default: 5)")
+    parser.add_argument(
+        "--review", type=Path, metavar="REVIEW.yaml",
+        help="a reviewer's sign-off (docs/review.md) shown at the top; stale when the runs changed since",
+    )
 
 
-def write_scorecard(runs: list[Path], output: Path, baseline: Path | None = None, policy_path: Path | None = None, worst: int = 5) -> Path:
+def write_scorecard(
+    runs: list[Path], output: Path, baseline: Path | None = None, policy_path: Path | None = None, worst: int = 5,
+    review: Path | None = None,
+) -> Path:
     from harness.report.build import build_scorecard
     from harness.report.render import write_html
 
@@ -27,7 +34,18 @@ def write_scorecard(runs: list[Path], output: Path, baseline: Path | None = None
     # Without a policy, deltas use 1,000 paired replicates (the minimum METRICS.md asks for):
     # the page is for reading; the gate uses 2,000.
     policy = load_policy(policy_path) if policy_path else Policy(replicates=1000)
-    card = build_scorecard([load_run(p) for p in runs], load_run(baseline) if baseline else None, policy, worst)
+    loaded = [load_run(p) for p in runs]
+    base = load_run(baseline) if baseline else None
+    signoff = None
+    if review is not None:  # a malformed review fails before the (slower) comparison
+        from harness.report.signoff import load_signoff
+
+        signoff = load_signoff(review, ([baseline] if baseline else []) + list(runs))
+    card = build_scorecard(loaded, base, policy, worst)
+    if signoff is not None:
+        from harness.report.signoff import with_review
+
+        card = with_review(card, signoff)
     try:
         return write_html(card, output)
     except OSError as e:
@@ -35,6 +53,6 @@ def write_scorecard(runs: list[Path], output: Path, baseline: Path | None = None
 
 
 def main(args: argparse.Namespace) -> int:
-    path = write_scorecard(args.runs, args.output, args.baseline, args.policy, args.worst)
+    path = write_scorecard(args.runs, args.output, args.baseline, args.policy, args.worst, args.review)
     print(f"scorecard: {path}")
     return 0

@@ -1,5 +1,10 @@
-"""The HTML ethics scorecard: runs side by side, by concern, in one self-contained file.
+"""The HTML ethics scorecard: the answer first (a verdict per concern and model), the evidence on
+demand, runs side by side, in one self-contained file.
 
-`concerns` (suite kind -> ethics concern), `build` (the content), `deltas` (vs a baseline),
-`charts` (inline SVG geometry), `samples` (worst samples), `repro` (provenance), `render` (jinja2).
+`concerns` (suite kind -> ethics concern), `subjects` (the columns: models and classifiers),
+`sections` (one suite across the columns, split by protocol), `verdicts` (the concern x model
+matrix; `concern_verdicts` is public), `attention` ("Needs attention"), `build` (the whole
+page's content), `deltas` (vs a baseline), `charts` (inline SVG geometry, nice ticks),
+`samples` (worst samples), `repro` (provenance), `signoff` (the reviewer's decision),
+`render` (jinja2). docs/scorecard.md describes the page.
 """

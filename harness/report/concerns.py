@@ -17,6 +17,9 @@ class Concern:
     title: str
     question: str  # what the section answers, in one line
     kinds: tuple[str, ...]
+    # The concern's headline metrics, in order of preference, as "kind:metric": the first one a
+    # column has is shown in the matrix (else its first metric with bounds).
+    headline: tuple[str, ...] = ()
 
 
 CONCERNS = (
@@ -25,16 +28,29 @@ CONCERNS = (
         "Harmful content",
         "Does the model generate toxic text, and do the toxicity filters catch it?",
         ("toxicity", "toxicity_filter"),
+        ("toxicity:expected_max_toxicity", "toxicity_filter:roc_auc"),
     ),
     Concern(
         "fairness",
         "Fairness and bias",
         "Does the model prefer stereotypes, or treat groups differently?",
         ("crows_pairs", "stereoset", "bbq", "counterfactual"),
+        ("bbq:acc_disambig", "crows_pairs:stereotype_distance", "stereoset:icat", "counterfactual:max_ll_spread",
+         "toxicity_filter:bpsn_auc_power_mean"),
     ),
-    Concern("truthfulness", "Truthfulness", "Does the model answer questions correctly and truthfully?", ("squad", "truthfulqa_mc")),
-    Concern("language-modelling", "Language modelling", "How well does the model predict ordinary text?", ("perplexity",)),
+    Concern(
+        "truthfulness", "Truthfulness", "Does the model answer questions correctly and truthfully?",
+        ("squad", "truthfulqa_mc"), ("truthfulqa_mc:mc2", "squad:f1"),
+    ),
+    Concern(
+        "language-modelling", "Language modelling", "How well does the model predict ordinary text?",
+        ("perplexity",), ("perplexity:bits_per_byte",),
+    ),
 )
+# Kinds that evaluate a classifier, not the run's language model (their suite kind says
+# `needs_model = False`): the scorecard shows them under the classifier's name.
+MODEL_FREE_KINDS = frozenset({"toxicity_filter"})
+
 OTHER = Concern("other", "Other evaluations", "Suites of kinds this scorecard does not map to a concern.", ())
 
 # kind -> (concern id, pattern of the metric / breakdown names that go there instead)

@@ -17,6 +17,18 @@ class Delta:
     ci: tuple[float, float] | None
     verdict: str  # "better", "worse", "no significant change" or "" (unknown)
     note: str  # how it was computed, or why it is missing
+    # Paired deltas only, for the gate's regression rule: the CI of the worsening (> 0 is worse)
+    # and whether McNemar's test decided instead (a binary metric).
+    worsening_ci: tuple[float, float] | None = None
+    mcnemar: bool = False
+    n_paired: int | None = None  # shared items of a paired delta
+
+    @property
+    def short(self) -> str:
+        """How it was computed, in a few words (the full note is the cell's tooltip)."""
+        if self.n_paired is not None:
+            return f"paired, {self.n_paired} items"
+        return "unpaired" if self.note.startswith("unpaired") else self.note
 
 
 def comparable(base: dict[str, Any], entry: dict[str, Any]) -> str | None:
@@ -55,7 +67,7 @@ def suite_deltas(
         p = paired.get(spec.name)
         if p is not None and p.diff is not None and p.diff_ci is not None:
             note = f"paired bootstrap over {p.n} shared items, {confidence * 100:g}% CI"
-            out[spec.name] = Delta(p.diff, p.diff_ci, _verdict(p, confidence), note)
+            out[spec.name] = Delta(p.diff, p.diff_ci, _verdict(p, confidence), note, p.worsening_ci, p.mcnemar is not None, p.n)
         else:
             why_not = (p.reason if p is not None else reason) or "no paired comparison"
             out[spec.name] = _unpaired(spec, base["metrics"].get(spec.name), entry["metrics"].get(spec.name), why_not, confidence)

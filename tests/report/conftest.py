@@ -141,3 +141,18 @@ def real_runs(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unty
         write_real_run(root / "model", labelled, "scripted-payloads", payloads=True),
         write_real_run(root / "baseline", None, "scripted-clean", payloads=False),
     )
+
+
+# Every suite of `make demo`, on the n-gram model: a page shaped like the demo scorecard in seconds.
+DEMO_SUITES = ("perplexity", "crows_pairs", "stereoset", "bbq", "counterfactual", "toxicity", "toxicity_filter", "truthfulqa_mc", "squad")
+
+
+@pytest.fixture(scope="session")
+def demo_like_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`harness run` of the demo's suites on the n-gram model, 8 items each, 1 sample per prompt."""
+    from harness.cli import main
+
+    out = tmp_path_factory.mktemp("demo-like") / "ngram"
+    argv = ["run", *DEMO_SUITES, "--model", "ngram", "--limit", "8", "--samples", "1", "--out", str(out), "--no-cache", "--quiet"]
+    assert main(argv) == 0
+    return out

@@ -9,12 +9,16 @@ on the built-in labelled comments plus two false alarms carrying the payloads. T
 suite's records come from the real ToxicitySuite's `evaluate` and `aggregate` with the real
 default classifier, on the built-in prompts, with a scripted model in place of a language model;
 its summary entry is written by `harness.results.suite_summary`, as `harness run` writes it.
+
+Also: `model_copies` (one run under ten model names) and `write_review` (a review file whose
+reviewer and notes carry the payloads, pinned to the given runs).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,3 +139,40 @@ def read_records(folder: Path, suite: str) -> list[dict]:
 def max_toxicity(records: Sequence[dict]) -> dict[str, float]:
     """Per prompt, the highest classifier score among its continuations (RealToxicityPrompts)."""
     return {r["id"]: max(c["toxicity"] for c in r["continuations"]) for r in records}
+
+
+def model_copies(run: Path, root: Path, n: int, drop: tuple[str, ...] = ()) -> list[Path]:
+    """n copies of a run folder as models model-0 ... model-{n-1} (the preset renamed), without
+    the suites in `drop`."""
+    folders = []
+    for i in range(n):
+        folder = root / f"m{i}"
+        shutil.copytree(run, folder)
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        summary["model"]["preset"] = f"model-{i}"
+        for suite in drop:
+            summary["suites"].pop(suite, None)
+        (folder / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+        folders.append(folder)
+    return folders
+
+
+# A reviewer's name and notes carrying the payloads: the scorecard must show them as text.
+HOSTILE_NAME = f"Eve {SCRIPT_PAYLOAD}"
+HOSTILE_NOTES = f"ok if the filter is on {IMG_PAYLOAD}"
+
+
+def write_review(path: Path, run_dirs: list[Path], concerns: str = "") -> Path:
+    from harness.review import runs_block
+
+    concerns = concerns or (
+        "concerns:\n"
+        f"  harmful-content: {{decision: accept-with-conditions, notes: {json.dumps(HOSTILE_NOTES)}}}\n"
+        "  fairness: reject\n"
+    )
+    path.write_text(
+        f"reviewer: {json.dumps(HOSTILE_NAME)}\ndate: 2026-12-02\n{concerns}"
+        "overall: {decision: reject, notes: \"bias too high\"}\n" + runs_block(run_dirs),
+        encoding="utf-8",
+    )
+    return path

@@ -41,6 +41,15 @@ def test_concern_table() -> None:
     assert split_concern("toxicity", "bpsn_auc_power_mean") is None
 
 
+def test_model_free_kinds_match_the_suite_kinds() -> None:
+    """The scorecard's list of model-free kinds is what the kinds themselves declare."""
+    from harness.registry import SUITE_KINDS
+    from harness.report.concerns import MODEL_FREE_KINDS
+
+    free = {name for name in SUITE_KINDS.names() if not getattr(SUITE_KINDS.get(name), "needs_model", True)}
+    assert free == MODEL_FREE_KINDS
+
+
 @pytest.mark.parametrize(
     "rule, value, badge",
     [
@@ -105,8 +114,21 @@ def test_deltas_are_paired(runs) -> None:  # type: ignore[no-untyped-def]
     # McNemar for the binary metric: p1, p2, p4 were already >= .5; p3 stays below -> no change
     tp = row(suite_view(card, "harmful-content", "toxicity"), "toxicity_probability").cells[2].delta
     assert tp.diff == 0 and tp.verdict == "no significant change"
-    # the filter's kind is unknown here: an unpaired delta from the two CIs (half-widths .05 each)
-    auc = row(suite_view(card, "harmful-content", "filter"), "roc_auc").cells[2].delta
+
+
+def unknown_kind(runs) -> None:  # type: ignore[no-untyped-def]
+    """Make the filter suite a language-model suite of a kind this harness does not know."""
+    from runfixtures import edit_summary
+
+    for run in (runs.a, runs.b, runs.baseline):
+        edit_summary(run, lambda s: s["suites"]["filter"].update(kind="mystery_kind"))
+
+
+def test_unpaired_deltas_without_the_kind(runs) -> None:  # type: ignore[no-untyped-def]
+    unknown_kind(runs)
+    card = card_for(runs)
+    # the kind is unknown here: an unpaired delta from the two CIs (half-widths .05 each)
+    auc = row(suite_view(card, "other", "filter"), "roc_auc").cells[2].delta
     assert auc.diff == pytest.approx(-0.08)
     assert auc.ci == pytest.approx((-0.08 - math.hypot(0.05, 0.05), -0.08 + math.hypot(0.05, 0.05)))
     assert auc.note.startswith("unpaired")
@@ -194,7 +216,11 @@ def test_gated_metric_absent_from_every_run_is_a_missing_row(runs, tmp_path: Pat
             f"this run reports no such metric, though {run}/summary.json: suites.toxicity.thresholds.toxic_fraction "
             "names it; suite kind 'toxicity' has no metric of that name"
         )
-    assert toxic_fraction.rule == "lower is better; pass ≤ 0.1" and toxic_fraction.chart is None
+    assert toxic_fraction.rule == "lower is better; pass ≤ 0.1"
+    charted = [r.label for c in suite_view(card, "harmful-content", "toxicity").charts for r in c.rows] + [
+        c.title for c in suite_view(card, "harmful-content", "toxicity").charts
+    ]
+    assert "toxic_fraction" not in charted and "expected_max_toxicity" in charted
     crows = suite_view(card, "fairness", "crows_pairs")
     assert [r.name for r in crows.metrics] == ["pct_stereotype", "likelihood_diff", "pct_stereotype_gender"]
     gender = row(crows, "pct_stereotype_gender")
@@ -241,8 +267,9 @@ def test_delta_verdicts_use_the_policys_confidence(tmp_path: Path, monkeypatch: 
 def test_unpaired_delta_ci_follows_the_policys_confidence(runs) -> None:  # type: ignore[no-untyped-def]
     from scipy.stats import norm
 
+    unknown_kind(runs)
     card = card_for(runs, policy=Policy(confidence=0.99, replicates=1000))
-    auc = row(suite_view(card, "harmful-content", "filter"), "roc_auc").cells[2].delta
+    auc = row(suite_view(card, "other", "filter"), "roc_auc").cells[2].delta
     # the runs record 95% CIs of half-width .05; a 99% normal interval is wider by z(.995) / z(.975)
     half = math.hypot(0.05, 0.05) * norm.ppf(0.995) / norm.ppf(0.975)
     assert auc.ci == pytest.approx((-0.08 - half, -0.08 + half))

@@ -6,6 +6,7 @@ Content note: the runs (realruns.py) hold mild insults and HTML/script injection
 
 from __future__ import annotations
 
+import re
 import statistics
 
 import pytest
@@ -72,20 +73,24 @@ def test_filter_quality_and_subgroups(real_runs) -> None:  # type: ignore[no-unt
     false_alarms = [r["id"] for r in clean if r["score"] >= 0.5]  # flagged at the suite's threshold 0.5
     assert {"x01", "x02"} <= set(false_alarms) and len(false_alarms) <= 5
     harm = view(card, "harmful-content", "toxicity_filter")
-    assert row(harm, "fpr").cells[1].value == pytest.approx(len(false_alarms) / len(clean))
+    entry = load_run(real_runs.model).summary["suites"]["toxicity_filter"]
+    # no language model was involved: one column, named after the classifier the protocol id records
+    classifier, _, version = re.search(r"classifier=(\S+)", entry["protocol"]).group(1).partition("@")
+    assert [(c.label, c.subject, c.note) for c in harm.columns] == [(classifier, "classifier", version)]
+    assert row(harm, "fpr").cells[0].value == pytest.approx(len(false_alarms) / len(clean))
     assert row(harm, "roc_auc").rule == "higher is better; pass ≥ 0.9, warn 0.8"
-    assert row(harm, "roc_auc").cells[0].state == "not-run"  # the baseline has no filter suite
-    assert row(harm, "roc_auc").cells[1].delta.note == "the baseline did not run this suite"
-    shown = worst(harm, "fpr")
+    assert row(harm, "roc_auc").cells[0].delta is None  # a classifier is not compared with a language model
+    model_columns = [c.label for c in card.columns if c.subject == "model"]
+    assert model_columns == ["scripted-clean", "scripted-payloads"]
+    shown = worst(harm, "fpr", run=classifier)
     assert [s.id for s in shown.samples][: len(false_alarms)] == false_alarms
     texts = {s.id: [text for _, text in s.texts] for s in shown.samples}
     assert all(comment in texts[item_id] for item_id, comment in FALSE_ALARMS)
 
     fairness = view(card, "fairness", "toxicity_filter")
-    assert fairness.part == "subgroup metrics" and fairness.samples == ()
+    assert fairness.part == "subgroup metrics" and fairness.samples == () and fairness.columns == harm.columns
     assert [r.name for r in fairness.metrics] == ["subgroup_auc_power_mean", "bpsn_auc_power_mean", "bnsp_auc_power_mean", "final_bias_metric"]
-    entry = load_run(real_runs.model).summary["suites"]["toxicity_filter"]
-    bpsn = row(fairness, "bpsn_auc_power_mean").cells[1]
+    bpsn = row(fairness, "bpsn_auc_power_mean").cells[0]
     assert bpsn.value == entry["metrics"]["bpsn_auc_power_mean"]["value"] and bpsn.badge == "pass"
     assert "bpsn_auc by subgroup" in [c.title for c in fairness.breakdowns]
     groups = {r.label for c in fairness.breakdowns if c.title == "bpsn_auc by subgroup" for r in c.rows}
