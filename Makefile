@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: setup demo test bench clean browser ci-gate ci-baseline
+.PHONY: setup demo test test-integration bench clean browser ci-gate ci-baseline
 
 setup: $(STAMP)
 
@@ -35,11 +35,19 @@ demo: $(STAMP)
 	rm -rf results/demo
 	$(BIN)/harness run $(DEMO_SUITES) --model smollm2-135m --out results/demo
 	$(BIN)/harness scorecard results/demo -o results/demo/scorecard.html
+	$(BIN)/harness card results/demo -o results/demo/MODEL_CARD.md
 
 test: $(TEST_STAMP) browser
 	$(BIN)/python -m pytest -q
 
-	$(BIN)/harness card results/demo -o results/demo/MODEL_CARD.md
+# The optional integration test against llama-cpp-python's OpenAI-compatible server (skipped by
+# `make test` when the package is missing). It compiles from source: about ten minutes the first
+# time on two cores; pip keeps the built wheel in its cache, so later installs take seconds. Its
+# [server] extra adds packages without changing the pinned fastapi and uvicorn.
+test-integration: $(TEST_STAMP)
+	$(BIN)/pip install --quiet "llama-cpp-python[server]==0.3.36"
+	$(BIN)/python -m pytest -q tests/served/test_llama_cpp.py
+
 # The scorecard's browser tests drive Debian's Chromium; installed once, when missing.
 browser:
 	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; else \

@@ -60,6 +60,8 @@ class RunOptions:
     workers: int | None = None
     cpus_per_worker: int | None = None
     gpus_per_worker: float | None = None
+    # Served models: skip the start-up probe's value checks of prompt log-probs (harness.models.served_probe).
+    trust_server_logprobs: bool = False
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,10 @@ def build_model(spec: ModelSpec, options: RunOptions) -> LanguageModel:
         overrides["cache_dir"] = options.cache_dir
     if "preset_dir" in accepted and spec.path is not None:
         overrides["preset_dir"] = spec.path.parent  # relative paths in a preset are relative to it
+    if options.trust_server_logprobs:
+        if "trust_server_logprobs" not in accepted:
+            raise HarnessError(f"--trust-server-logprobs applies to served models (adapter openai); {spec.name} uses adapter {spec.adapter}")
+        overrides["trust_server_logprobs"] = True
     try:
         return adapter_cls(name=spec.name, **{**spec.args, **overrides})
     except TypeError as e:
@@ -214,7 +220,7 @@ def run(options: RunOptions, argv: Sequence[str] = (), executor: Executor | None
     executor = executor or open_executor(options)  # starts nothing yet; bad flags or no Ray stop here
     planned = plan(options)
     lm, model_spec, cache = open_model(options, planned, executor)
-    info = lm.info
+    lm.info  # a model that cannot describe itself (e.g. a server that is down) fails before any output
     try:
         options.out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -239,7 +245,8 @@ def run(options: RunOptions, argv: Sequence[str] = (), executor: Executor | None
     summary = {
         "schema_version": SCHEMA_VERSION,
         **run_provenance(argv),
-        "model": {**info.to_dict(), "preset": model_spec.name if model_spec else None},
+        # Read again: a served model's info records its start-up probe, which ran after the first read.
+        "model": {**lm.info.to_dict(), "preset": model_spec.name if model_spec else None},
         "seed": options.seed,
         "limit": options.limit,
         "cache": {"hits": cached.hits, "misses": cached.misses} if cached is not None else None,

@@ -40,6 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-length", type=int, help="model context length in tokens (default: the preset's)")
     parser.add_argument("--device", choices=["cpu", "cuda", "mps"], help="where the model runs")
     parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="model precision")
+    parser.add_argument(
+        "--trust-server-logprobs",
+        action="store_true",
+        help="served models: skip the start-up probe's value checks of the server's prompt log-probs (shape checks stay); "
+        "recorded in summary.json",
+    )
     parser.add_argument("--cache-dir", type=Path, default=None, help="cache folder (default: $XDG_CACHE_HOME/harness)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the model-call cache")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -87,6 +93,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         workers=args.workers,
         cpus_per_worker=args.cpus_per_worker,
         gpus_per_worker=args.gpus_per_worker,
+        trust_server_logprobs=args.trust_server_logprobs,
     )
 
 

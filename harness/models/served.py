@@ -8,10 +8,13 @@ the token spans with the same `harness.tokens` code as the local adapters and se
 so the numbers are the in-process ones. Without a tokenizer it sends text and finds where the
 continuation starts from the echoed `text_offset`, never by assuming decoding is lossless.
 
-Before any item runs, `unsupported()` sends one short echo request (the start-up probe): a server
-that returns no prompt log-probabilities (llama.cpp's server scores generated tokens only),
-fewer than the prompt's tokens, or nulls, cannot score multiple-choice or perplexity suites, and
-the runner refuses them with the reason instead of scoring every item at chance.
+Before any log-likelihood item runs, `unsupported()` sends the start-up probe
+(harness.models.served_probe): a server that returns no prompt log-probabilities (llama.cpp's
+server scores generated tokens only), fewer than the prompt's tokens, or nulls, or whose echoed
+values disagree with its own generation or with themselves (llama-cpp-python's), cannot score
+multiple-choice or perplexity suites, and the runner refuses them with the reason instead of
+scoring every item with nonsense. `trust_server_logprobs` (`--trust-server-logprobs`) skips the
+value checks, not the shape checks. The outcome is `info.details["prompt_logprobs"]`.
 
 `max_length` defaults to the server's `max_model_len` minus one: a scoring span carries
 `max_length + 1` tokens (the model reads the first `max_length` and the last is a target), and
@@ -33,7 +36,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -49,6 +52,15 @@ from harness.api import (
 )
 from harness.errors import HarnessError
 from harness.models.http_client import HTTPClient, ServerError, url_path
+from harness.models.served_probe import (
+    DEFAULT_TOLERANCE,
+    BadAnswer,
+    Probe,
+    StartupProbe,
+    not_needed_record,
+    prompt_logprobs,
+    refused,
+)
 from harness.tokens import (
     Span,
     SpanScore,
@@ -60,7 +72,6 @@ from harness.tokens import (
 )
 
 ENDPOINTS = ("completions", "chat")
-PROBE_TEXT = "The kettle boiled while the rain kept falling on the kitchen window."
 DEFAULT_MAX_LENGTH = 2048  # only when the server reports no max_model_len (recorded in details)
 # A target counts as greedy when its log-prob is the best alternative's, up to float rounding.
 GREEDY_TOLERANCE = 1e-6
@@ -75,19 +86,6 @@ class SpanFailures:
 
     by_position: dict[int, str]
     by_tokens: dict[tuple[int, ...], str]
-
-
-class BadAnswer(Exception):
-    """A 200 answer that does not hold what was asked for (missing or null log-probs)."""
-
-
-@dataclass(frozen=True)
-class Probe:
-    """What the start-up probe found out about the server's `/v1/completions`."""
-
-    refusal: str | None  # why log-likelihoods cannot be served, or None
-    token_prompts: bool  # the server accepts token-id prompts (and a tokenizer is known)
-    max_tokens: int  # 0, or 1 when the server refuses 0 (the generated token is then dropped)
 
 
 class OpenAIModel:
@@ -107,6 +105,10 @@ class OpenAIModel:
         chat_template: bool = False,
         batch_size: int | str | None = None,  # accepted for a uniform CLI; the server batches
         cache_dir: Path | None = None,  # remembers tokenizer file hashes
+        # Skip the probe's value checks (a server that cannot generate); the shape checks stay.
+        trust_server_logprobs: bool = False,
+        # How far the probe lets a log-prob differ between two ways of asking (served_probe).
+        logprob_tolerance: float = DEFAULT_TOLERANCE,
     ) -> None:
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise HarnessError(f"model {name}: base_url must be an http(s) URL such as http://127.0.0.1:8000/v1, got {base_url!r}")
@@ -115,6 +117,10 @@ class OpenAIModel:
         for key, value, low in (("concurrency", concurrency, 1), ("max_retries", max_retries, 0)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise HarnessError(f"model {name}: {key} must be a whole number of at least {low}, got {value!r}")
+        if not isinstance(trust_server_logprobs, bool):
+            raise HarnessError(f"model {name}: trust_server_logprobs must be true or false, got {trust_server_logprobs!r}")
+        if not isinstance(logprob_tolerance, (int, float)) or isinstance(logprob_tolerance, bool) or not 0 < logprob_tolerance < 1:
+            raise HarnessError(f"model {name}: logprob_tolerance must be a number between 0 and 1, got {logprob_tolerance!r}")
         if not isinstance(timeout_s, (int, float)) or timeout_s <= 0:
             raise HarnessError(f"model {name}: timeout_s must be a positive number of seconds, got {timeout_s!r}")
         if api_key_env is not None and (not isinstance(api_key_env, str) or not api_key_env.isidentifier()):
@@ -135,6 +141,8 @@ class OpenAIModel:
         self.chat_template = chat_template
         self.batch_size = batch_size
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.trust_server_logprobs = trust_server_logprobs
+        self.logprob_tolerance = float(logprob_tolerance)
         # Parsed answers (or the failure) of every request sent, by request: the runner may
         # re-evaluate a failed chunk item by item, and a request that failed is not sent again.
         self._answers: dict[str, Any] = {}
@@ -220,8 +228,20 @@ class OpenAIModel:
     def _harness_server(self) -> bool:
         return "harness_fingerprint" in self._served
 
-    @cached_property
+    @property
     def info(self) -> ModelInfo:
+        """The model's identity, and what the start-up probe found so far: the probe runs when a
+        log-likelihood method is first asked for, after the runner first reads `info`, so the
+        record is read afresh each time ("not-needed" until then)."""
+        identity = self._identity
+        if "_probe" in vars(self):
+            record = self._probe.record(self.base_url, self.logprob_tolerance)
+        else:
+            record = not_needed_record(self.base_url, self.logprob_tolerance)
+        return replace(identity, details={**identity.details, "prompt_logprobs": record})
+
+    @cached_property
+    def _identity(self) -> ModelInfo:
         served = self._served
         # Whatever identity the server reports, except fields that change on every start.
         identity = {k: v for k, v in served.items() if k not in ("created",)}
@@ -260,6 +280,7 @@ class OpenAIModel:
                     else "server max_model_len - 1" if isinstance(reported, int)
                     else f"default {DEFAULT_MAX_LENGTH} (the server reports no max_model_len)"
                 ),
+                "trust_server_logprobs": self.trust_server_logprobs,
             },
         )  # fmt: skip
 
@@ -288,41 +309,22 @@ class OpenAIModel:
     @cached_property
     def _probe(self) -> Probe:
         if self.endpoint == "chat":
-            return Probe(
+            reason = (
                 f"model {self.name}: endpoint chat ({self.base_url}/chat/completions) serves generation only; "
-                "log-likelihood suites need `endpoint: completions` on a server that echoes prompt log-probs",
-                False,
-                0,
+                "log-likelihood suites need `endpoint: completions` on a server that echoes prompt log-probs"
             )
-        tokens = self._tokens
-        forms: list[tuple[bool, int]] = [(True, 0), (True, 1)] if tokens is not None else []
-        forms += [(False, 0), (False, 1)]
-        refused: ServerError | None = None
-        for token_prompts, max_tokens in forms:
-            try:
-                prompt: Any = [tokens.prefix_token, *tokens.encode(PROBE_TEXT)] if token_prompts else PROBE_TEXT
-            except ServerError as e:  # tokenizer: remote, and the server's /tokenize failed
-                return Probe(f"model {self.name}: tokenizer remote: {e}", False, 0)
-            try:
-                answer = self.client.post(self._url("completions"), self._echo_body(prompt, max_tokens))
-            except ServerError as e:
-                if e.status is not None and 400 <= e.status < 500 and e.status not in (401, 403, 429):
-                    refused = e  # this form of request is refused; try the next
-                    continue
-                return Probe(f"model {self.name}: the start-up probe failed: {e}", False, 0)
-            try:
-                logprobs = _prompt_logprobs(answer, prompt, max_tokens)
-                _check_probe(logprobs, prompt)
-            except BadAnswer as e:
-                return Probe(
-                    f"model {self.name}: {self.base_url}/completions returns no usable prompt log-probabilities "
-                    f"({e}); log-likelihood suites would score at chance through it, so they are refused "
-                    "(generation suites still run)",
-                    False,
-                    0,
-                )
-            return Probe(None, token_prompts, max_tokens)
-        return Probe(f"model {self.name}: {self.base_url}/completions refused every echo request for prompt log-probs ({refused})", False, 0)
+            return refused(reason, "endpoint", "the chat endpoint echoes no prompt log-probs")
+        probe = StartupProbe(
+            name=self.name,
+            base_url=self.base_url,
+            post=functools.partial(self.client.post, self._url("completions")),
+            echo_body=self._echo_body,
+            model=self.served_model,
+            tokens=self._tokens,
+            trust=self.trust_server_logprobs,
+            tolerance=self.logprob_tolerance,
+        )
+        return probe.run()
 
     def _echo_body(self, prompt: Any, max_tokens: int) -> dict[str, Any]:
         return {"model": self.served_model, "prompt": prompt, "echo": True, "logprobs": 1,
@@ -375,7 +377,7 @@ class OpenAIModel:
 
         def strings(r: LoglikelihoodRequest) -> list[str]:
             if r.chat and render_chat is not None:
-                context, continuation = render_chat(r.context), r.continuation.lstrip()
+                context, continuation = render_chat(r.context, r.history), r.continuation.lstrip()
             else:
                 context, continuation = split_trailing_space(r.context, r.continuation)
             return [context, context + continuation] if context else [continuation]
@@ -438,7 +440,7 @@ class OpenAIModel:
         return scores
 
     def _parse_span(self, answer: Any, body: dict[str, Any], n_targets: int) -> SpanScore:
-        tokens, logprobs, tops, _ = _prompt_logprobs(answer, body["prompt"], body["max_tokens"])
+        tokens, logprobs, tops, _ = prompt_logprobs(answer, body["prompt"], body["max_tokens"])
         return _sum_targets(logprobs, tops, range(len(logprobs) - n_targets, len(logprobs)))
 
     def _text_loglikelihood(self, requests: list[LoglikelihoodRequest]) -> list[Loglikelihood]:
@@ -451,7 +453,7 @@ class OpenAIModel:
             if r.chat and chat is not None:
                 from harness.models.generation import chat_turn
 
-                context, continuation = chat_turn(chat, r.context), r.continuation.lstrip()
+                context, continuation = chat_turn(chat, r.context, r.history), r.continuation.lstrip()
             else:
                 context, continuation = split_trailing_space(r.context, r.continuation)
             if not context:
@@ -474,7 +476,7 @@ class OpenAIModel:
         return out
 
     def _parse_text_pair(self, answer: Any, body: dict[str, Any], boundary: int) -> Loglikelihood:
-        tokens, logprobs, tops, offsets = _prompt_logprobs(answer, body["prompt"], body["max_tokens"])
+        tokens, logprobs, tops, offsets = prompt_logprobs(answer, body["prompt"], body["max_tokens"])
         # A server that puts a BOS text before the prompt shifts every offset by its length.
         echoed = answer["choices"][0].get("text")
         shift = max(echoed.find(body["prompt"]), 0) if isinstance(echoed, str) else 0
@@ -513,7 +515,7 @@ class OpenAIModel:
         if r.chat and tokens is not None and tokens.chat is not None:
             from harness.models.generation import chat_turn
 
-            return chat_turn(tokens.chat, r.prompt)
+            return chat_turn(tokens.chat, r.prompt, r.history)
         return r.prompt
 
     def _generation_body(self, r: GenerationRequest) -> dict[str, Any]:
@@ -525,7 +527,9 @@ class OpenAIModel:
         if r.stop:
             body["stop"] = list(r.stop)
         if self.endpoint == "chat":
-            body["messages"] = [{"role": "user", "content": r.prompt}]
+            from harness.models.generation import chat_messages
+
+            body["messages"] = chat_messages(r.prompt, r.history)
         else:
             body["prompt"] = self._fitted_prompt(self._prompt_text(r), r.max_new_tokens)
         return body
@@ -560,42 +564,7 @@ class OpenAIModel:
         return tuple(texts)
 
 
-# ---- reading echoed log-probs -----------------------------------------------------------------
-
-
-def _prompt_logprobs(answer: Any, prompt: Any, max_tokens: int) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
-    """tokens, token_logprobs, top_logprobs and text_offset of the prompt's tokens (a generated
-    token, when max_tokens is 1, dropped)."""
-    choices = answer.get("choices") if isinstance(answer, dict) else None
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise BadAnswer("no choices")
-    logprobs = choices[0].get("logprobs")
-    if not isinstance(logprobs, dict) or not isinstance(logprobs.get("token_logprobs"), list):
-        raise BadAnswer("no log-probs")
-    values = logprobs["token_logprobs"]
-    n = len(prompt) if isinstance(prompt, list) else len(values) - max_tokens
-    if isinstance(prompt, list) and len(values) < n:
-        raise BadAnswer(f"log-probs for {len(values)} of the prompt's {n} tokens")
-    tops = logprobs.get("top_logprobs")
-    tops = tops if isinstance(tops, list) and len(tops) >= n else [None] * n
-    offsets = logprobs.get("text_offset")
-    offsets = offsets if isinstance(offsets, list) and len(offsets) >= n else []
-    tokens = logprobs.get("tokens") if isinstance(logprobs.get("tokens"), list) else []
-    return tokens[:n], values[:n], tops[:n], offsets[:n]
-
-
-def _check_probe(logprobs: tuple[list[Any], list[Any], list[Any], list[Any]], prompt: Any) -> None:
-    tokens, values, tops, offsets = logprobs
-    if len(values) < 2:
-        raise BadAnswer(f"log-probs for {len(values)} prompt token(s)")
-    nulls = sum(1 for v in values[1:] if not isinstance(v, (int, float)))
-    if nulls:
-        raise BadAnswer(f"null log-probs at {nulls} of {len(values) - 1} prompt positions after the first")
-    if any(t is None for t in tops[1:]):
-        raise BadAnswer("no top_logprobs")
-    if not isinstance(prompt, list):
-        if len(offsets) != len(values) or any(b < a for a, b in zip(offsets, offsets[1:])):
-            raise BadAnswer("no usable text_offset for a text prompt")
+# ---- summing echoed log-probs --------------------------------------------------------------
 
 
 def _sum_targets(logprobs: list[Any], tops: list[Any], positions: Sequence[int] | range) -> SpanScore:

@@ -13,8 +13,16 @@ contains `match` (any request when None) and, if given, go to `path`, the first 
   "truncate"                     echoes one log-prob fewer than the prompt has
   "nulls"                        echoes null log-probs after the first position
   "generated_only"               log-probs of generated tokens only, like llama.cpp's server
+  "shifted"                      echoed log-probs moved one position: each token reports the
+                                 log-prob of the token after it (the last, of the model's greedy
+                                 next token), lengths and nulls intact; generated ones are right
+  "noisy"                        echoed log-probs each moved by 0.05 to 0.15 nats, up or down
+                                 (seeded by the prompt, so the same prompt is always as wrong)
+  "wrong_top"                    echoed top_logprobs claim a token 1 nat likelier than the best
+  "extra_bos"                    a BOS put before token-id prompts too (one more token echoed)
   "refuse_zero"                  400 for max_tokens 0 (the adapter then asks for 1 and drops it)
   "refuse_ids"                   400 for token-id prompts
+  "zero_unlimited"               max_tokens 0 generates 8 tokens, as llama-cpp-python's "no limit"
 Every request is logged (`server.log`) for the tests to count what reached the server.
 """
 
@@ -23,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import zlib
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -103,6 +112,22 @@ class FaultServer:
             best = int(np.argmax(dist))
             tops.append({_token_text(best): math.log(dist[best])})
         return logprobs, tops
+
+
+    def shifted(self, ids: list[int]) -> tuple[list[float | None], list[dict[str, float] | None]]:
+        """The "shifted" fault: position i reports what position i + 1 really has."""
+        counts, order = self.model.counts, self.model.order
+        dist = counts.distribution(tuple(ids[max(0, len(ids) - order + 1) :]))
+        best = int(np.argmax(dist))
+        logprobs, tops = self.score([*ids, best])
+        return [None, *logprobs[2:]], [None, *tops[2:]]
+
+
+def noisy(logprobs: list[float | None], text: str) -> list[float | None]:
+    """The "noisy" fault: every value moved by 0.05 to 0.15 nats, the same way for the same prompt."""
+    rng = np.random.default_rng(zlib.crc32(text.encode("utf-8")))
+    moves = rng.uniform(0.05, 0.15, len(logprobs)) * rng.choice([-1.0, 1.0], len(logprobs))
+    return [None if v is None else v + float(m) for v, m in zip(logprobs, moves)]
 
 
 def _token_text(token: int) -> str:
@@ -219,10 +244,15 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
             all_faults = {r.fault for r in server.rules if r.match is None and r.times is None}
             if max_tokens == 0 and "refuse_zero" in all_faults:
                 return self._error(400, "max_tokens must be at least 1")
+            if max_tokens == 0 and "zero_unlimited" in all_faults:
+                max_tokens = 8
+                body = {**body, "max_tokens": max_tokens}
             if isinstance(prompt, list):
                 if "refuse_ids" in all_faults:
                     return self._error(400, "prompt must be a string")
                 ids = [int(t) for t in prompt]
+                if fault == "extra_bos":
+                    ids = [BOS, *ids]
                 texts = [_token_text(t) for t in ids]
                 offsets = [sum(len(t) for t in texts[:i]) for i in range(len(texts))]
                 prompt_text = "".join(texts)
@@ -240,6 +270,12 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
                 if body.get("logprobs") is not None:
                     new = list(text.encode("utf-8"))
                     lps, tops = server.score(ids + new) if ids + new else ([], [])
+                    if body.get("echo") and fault == "shifted" and ids + new:
+                        lps, tops = server.shifted(ids + new)
+                    if body.get("echo") and fault == "noisy":
+                        lps = noisy(lps, prompt_text)
+                    if body.get("echo") and fault == "wrong_top":
+                        tops = [t and {k: v + 1.0 for k, v in t.items()} for t in tops]
                     all_texts = texts + [_token_text(t) for t in new]
                     all_offsets = offsets + [len(prompt_text) + k for k in range(len(new))]
                     if not body.get("echo") or "generated_only" in all_faults:

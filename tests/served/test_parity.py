@@ -6,6 +6,7 @@ gets a different cache namespace."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from tests.served_process import ServerProcess, start_server
 from tests.tiny_models import build_tiny_llama
 
 TOLERANCE = 1e-4
+VERIFIED_CHECKS = ["echo_shape", "token_count", "generated_vs_echoed", "generated_is_echoed_argmax", "shared_prefix"]
 CHAT_TEMPLATE = (
     "{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}</s>{% endfor %}"
     "{% if add_generation_prompt %}assistant:{% endif %}"
@@ -100,6 +102,18 @@ def test_tiny_llama_suites_match_in_process(suite: str, extra: list[str], tiny: 
     assert served_summary["model"]["max_length"] == local_summary["model"]["max_length"] == (48 if suite == "perplexity" else 64)
     assert served_summary["model"]["adapter"] == "openai" and served_summary["model"]["chat"] is True
     assert served_summary["model"]["details"]["server"]["harness_fingerprint"] == local_summary["model"]["fingerprint"]
+    assert_probe(served_summary["model"]["details"]["prompt_logprobs"], tiny_server.url, suite)
+
+
+def assert_probe(record: dict, url: str, suite: str, checks: list[str] = VERIFIED_CHECKS) -> None:
+    """harness serve passes every check of the start-up probe (generation suites send none)."""
+    if suite in ("squad", "toxicity"):
+        assert record == {"status": "not-needed", "checks": [], "server": url, "tolerance": 1e-3}
+        return
+    assert record["status"] == "verified" and record["server"] == url, record
+    assert [c["name"] for c in record["checks"]] == checks and all(c["passed"] for c in record["checks"]), record
+    generated, echoed = (float(x) for x in re.findall(r"-?\d+\.\d{6}", record["checks"][checks.index("generated_vs_echoed")]["detail"]))
+    assert generated < 0 and abs(generated - echoed) <= 1e-5
 
 
 def test_token_ids_and_text_prompts_give_the_same_numbers(tiny: Path, tiny_server: ServerProcess) -> None:
@@ -118,6 +132,10 @@ def test_token_ids_and_text_prompts_give_the_same_numbers(tiny: Path, tiny_serve
         assert x.n_tokens == y.n_tokens == z.n_tokens
         assert abs(x.logprob - y.logprob) <= TOLERANCE and abs(x.logprob - z.logprob) <= TOLERANCE
     assert a[0].logprob != a[1].logprob  # the pairs really differ
+    for lm in (by_ids, remote):
+        assert_probe(lm.info.details["prompt_logprobs"], tiny_server.url, "crows_pairs")
+    without_count = [c for c in VERIFIED_CHECKS if c != "token_count"]  # no tokenizer to count with
+    assert_probe(by_text.info.details["prompt_logprobs"], tiny_server.url, "crows_pairs", without_count)
 
 
 def test_a_different_model_behind_the_same_url_gets_a_new_cache_namespace(tmp_path: Path, run_cli, cache_dir: Path) -> None:
@@ -153,4 +171,5 @@ def test_default_model_with_its_chat_template_matches_in_process(suite: str, ext
                         chat_template=True)  # fmt: skip
     local_summary, served_summary = run_both(run_cli, tmp_path, Path("smollm2-135m"), served, suite, extra)
     assert local_summary["model"]["chat"] is True and served_summary["model"]["chat"] is True
+    assert_probe(served_summary["model"]["details"]["prompt_logprobs"], smollm2_server.url, suite)
     assert served_summary["model"]["details"]["server"]["harness_fingerprint"] == local_summary["model"]["fingerprint"]
