@@ -32,6 +32,15 @@ from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
+class Exchange:
+    """One earlier turn of a chat: a user message and the assistant's reply (e.g. a few-shot
+    exemplar and its answer, harness.fewshot)."""
+
+    user: str
+    assistant: str
+
+
+@dataclass(frozen=True)
 class LoglikelihoodRequest:
     context: str
     continuation: str
@@ -39,6 +48,10 @@ class LoglikelihoodRequest:
     # being the start of the assistant's reply (its leading whitespace dropped). Adapters whose
     # tokenizer has no chat template score the plain text, as `ModelInfo.has_chat_template` says.
     chat: bool = False
+    # With `chat`: earlier exchanges rendered before the context's user turn (multi-turn
+    # few-shot). Suites send them only when `ModelInfo.chat` is set; a plain prompt carries its
+    # examples in its text. Left out of the call cache's key when empty.
+    history: tuple[Exchange, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,8 @@ class GenerationRequest:
     seed: int | None = None  # required when temperature > 0 for reproducible (and cacheable) samples
     # Render the prompt through the tokenizer's chat template as one user turn (models that have one).
     chat: bool = False
+    # With `chat`: earlier exchanges before the prompt's user turn (as LoglikelihoodRequest.history).
+    history: tuple[Exchange, ...] = ()
 
     @property
     def sampled(self) -> bool:

@@ -63,6 +63,17 @@ class CallCache:
         self._db.close()
 
 
+def _request_key(request: Any) -> Any:
+    """A request as its cache key: its fields, less an empty `history` (the multi-turn field came
+    later; leaving it out keeps the keys of single-turn requests what they were)."""
+    if not hasattr(request, "__dataclass_fields__"):
+        return request
+    fields = asdict(request)
+    if "history" in fields and not fields["history"]:
+        del fields["history"]
+    return fields
+
+
 def call_cache_in(lm: Any) -> CachedModel | None:
     """The call cache in a model stack (each wrapper holds the next as `.lm`), or None."""
     while lm is not None and not isinstance(lm, CachedModel):
@@ -98,10 +109,7 @@ class CachedModel:
         decode: Callable[[Any], R],
         cacheable: Callable[[Any], bool] = lambda r: True,
     ) -> list[R]:
-        keys = [
-            self._key(method, asdict(r) if hasattr(r, "__dataclass_fields__") else r) if cacheable(r) else None
-            for r in requests
-        ]
+        keys = [self._key(method, _request_key(r)) if cacheable(r) else None for r in requests]
         found = self.cache.get_many([k for k in keys if k is not None])
         results: list[R | None] = [decode(found[k]) if k in found else None for k in keys]
         missing = [i for i, r in enumerate(results) if r is None]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from harness.api import Loglikelihood, LoglikelihoodRequest, RollingLoglikelihood
+from harness.api import Exchange, Loglikelihood, LoglikelihoodRequest, RollingLoglikelihood
 
 Encode = Callable[[str], list[int]]
 
@@ -55,12 +55,13 @@ def pair_loglikelihoods(
     prefix_token: int,
     max_length: int,
     requests: Sequence[LoglikelihoodRequest],
-    render_chat: Callable[[str], str] | None = None,
+    render_chat: Callable[[str, Sequence[Exchange]], str] | None = None,
 ) -> list[Loglikelihood]:
     """The `loglikelihood` method of the contract, for any adapter that can score spans.
 
-    `render_chat` turns a context into the chat-template text of a user turn followed by the
-    assistant's turn opening; requests with `chat=True` use it when the adapter has one.
+    `render_chat(context, history)` turns a context into the chat-template text of the earlier
+    exchanges, a user turn and the assistant's turn opening; requests with `chat=True` use it
+    when the adapter has one.
     """
     spans = []
     for r in requests:
@@ -68,7 +69,7 @@ def pair_loglikelihoods(
             # The template ends where the reply starts (e.g. "<|im_start|>assistant\n"): its
             # trailing newline stays in the context and the reply starts without a space.
             context, continuation = encode_pair(
-                encode, render_chat(r.context), r.continuation.lstrip(), prefix_token, move_space=False
+                encode, render_chat(r.context, r.history), r.continuation.lstrip(), prefix_token, move_space=False
             )
         else:
             context, continuation = encode_pair(encode, r.context, r.continuation, prefix_token)

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.cache import default_cache_dir
+from harness.errors import HarnessError
 from harness.executors import EXECUTORS
 from harness.runner import RunOptions, run, run_models
 
@@ -22,6 +23,31 @@ def batch_size(value: str) -> int | str:
         return int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {value!r}") from None
+
+
+def fewshot_count(value: str) -> int | tuple[str, int]:
+    """`--num-fewshot K` (every suite that builds prompts) or `SUITE=K` (that suite only)."""
+    name, sep, count = value.rpartition("=")
+    try:
+        k = int(count)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K or SUITE=K, got {value!r}") from None
+    return (name, k) if sep else k
+
+
+def fewshot_counts(values: list[int | tuple[str, int]] | None, suites: list[str]) -> int | dict[str, int] | None:
+    """The --num-fewshot values: one K for every suite, or K per suite name ("*": the others)."""
+    if not values:
+        return None
+    counts: dict[str, int] = {}
+    for value in values:
+        name, k = value if isinstance(value, tuple) else ("*", value)
+        counts[name] = k
+    names = {s for suite in suites for s in (suite, Path(suite).stem)}
+    for name in counts:
+        if name != "*" and name not in names:
+            raise HarnessError(f"--num-fewshot {name}={counts[name]}: no suite {name!r} in this command ({', '.join(suites)})")
+    return counts["*"] if list(counts) == ["*"] else counts
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the model-call cache")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--scorecard", action="store_true", help="also write the HTML ethics scorecard to OUT/scorecard.html")
+    shots = parser.add_argument_group("few-shot prompting: squad, truthfulqa_mc, bbq (see docs/qa.md)")
+    shots.add_argument("--num-fewshot", type=fewshot_count, action="append", metavar="[SUITE=]K", help="K solved examples before each item, in every suite of the command that builds prompts, or in SUITE alone (repeatable); overrides the suite YAML's fewshot.k; 0: none")
+    shots.add_argument("--fewshot-data", type=Path, metavar="FILE", help="draw the examples from FILE (the suite's data format, e.g. SQuAD's train file) instead of the suite's pool or the --data file")
     tox = parser.add_argument_group("toxicity suites")
     tox.add_argument("--classifier", metavar="NAME[:THRESHOLD]", help="toxicity classifier: profanity-check (default), detoxify-original|unbiased|multilingual, sklearn, or a classifier folder")
     tox.add_argument("--samples", type=int, metavar="K", help="continuations per prompt: toxicity (default 25); counterfactual (turns its generation toxicity on)")
@@ -86,6 +115,8 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
             "text_column": args.text_column,
             "label_column": args.label_column,
             "positive": args.positive,
+            "num_fewshot": fewshot_counts(args.num_fewshot, args.suites),
+            "fewshot_data": args.fewshot_data,
         },
         guard=args.guard,
         executor=args.executor,

@@ -8,24 +8,34 @@ batch's longest budget, so mixing requests would make one request's text depend 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from harness.api import Generation, GenerationRequest
+from harness.api import Exchange, Generation, GenerationRequest
 from harness.tokens import cut_at_stop
 
 GREEDY_BATCH = 8
 
 
-def chat_turn(tokenizer: Any, text: str) -> str:
-    """`text` as one user turn through the tokenizer's chat template, ending where the assistant's
-    reply starts."""
-    return tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True)
+def chat_messages(text: str, history: Sequence[Exchange] = ()) -> list[dict[str, str]]:
+    """The earlier exchanges (a user and an assistant message each), then `text` as the user."""
+    messages = []
+    for turn in history:
+        messages += [{"role": "user", "content": turn.user}, {"role": "assistant", "content": turn.assistant}]
+    return messages + [{"role": "user", "content": text}]
+
+
+def chat_turn(tokenizer: Any, text: str, history: Sequence[Exchange] = ()) -> str:
+    """`text` as a user turn through the tokenizer's chat template, after the `history` turns,
+    ending where the assistant's reply starts."""
+    return tokenizer.apply_chat_template(chat_messages(text, history), tokenize=False, add_generation_prompt=True)
 
 
 def render_prompt(tokenizer: Any, request: GenerationRequest) -> str:
-    """The prompt text, through the tokenizer's chat template (as one user turn) when asked."""
+    """The prompt text, through the tokenizer's chat template (after the request's earlier
+    exchanges, as the last user turn) when asked."""
     if request.chat and getattr(tokenizer, "chat_template", None):
-        return chat_turn(tokenizer, request.prompt)
+        return chat_turn(tokenizer, request.prompt, request.history)
     return request.prompt
 
 
@@ -36,7 +46,12 @@ def greedy_groups(requests: list[GenerationRequest]) -> list[list[int]]:
     for i, r in enumerate(requests):
         if not r.sampled:
             groups.setdefault((tuple(sorted(set(r.stop))), r.max_new_tokens), []).append(i)
-    return [sorted(g, key=lambda i: len(requests[i].prompt)) for g in groups.values()]
+    return [sorted(g, key=lambda i: _length(requests[i])) for g in groups.values()]
+
+
+def _length(request: GenerationRequest) -> int:
+    """The prompt's length in characters, earlier chat turns included (for sorting)."""
+    return len(request.prompt) + sum(len(t.user) + len(t.assistant) for t in request.history)
 
 
 def hf_generate(adapter: Any, requests: list[GenerationRequest]) -> list[Generation]:

@@ -10,6 +10,13 @@ stripped; (3) under the v2.0 rules, a prediction that normalises to one of the s
 Files are read in the SQuAD v1.1 or v2.0 JSON layout. The v2.0 rules (harness.suites.squad_metric)
 apply when the file is v2.0: its `version` starts with "v2" or a question carries `is_impossible`.
 Then HasAns/NoAns splits are reported as breakdowns.
+
+Few-shot (params.fewshot, --num-fewshot; harness.fewshot): each exemplar is a question rendered
+with the same template, answered with its first reference answer (the first no-answer phrase
+when it has none). A plain model reads them before the question, each followed by " <answer>"
+and the delimiter; a chat preset gets one user and one assistant turn per exemplar. No exemplar
+shares the item's passage. The delimiter and the template's opening are added to the stop
+sequences, so a model that goes on to write the next exemplar is cut there.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import Any
 from harness.api import GenerationRequest, LanguageModel, ModelInfo
 from harness.data import read_json
 from harness.errors import HarnessError
+from harness.fewshot import Pool, Shot, draw, fewshot_config, history, load_pool, next_shot_stop, plain_prompt, protocol_part
 from harness.metrics import Metric
 from harness.resources import SuiteSpec, file_sha256
 from harness.suites.base import Dataset, Record, SuiteResult, data_path
@@ -40,7 +48,9 @@ DEFAULTS: dict[str, Any] = {
     "max_new_tokens": 24,
     "stop": ["\n"],
     "no_answer_phrases": ["unanswerable"],
+    "fewshot": None,  # harness.fewshot.config
 }
+TARGET_DELIMITER = " "  # between an exemplar's "Answer:" and its answer (plain rendering)
 
 
 @dataclass(frozen=True)
@@ -151,10 +161,13 @@ class SquadSuite:
         Metric("f1", "token F1 with multiset overlap against the best-matching reference answer", "higher", SOURCE),
     )
 
-    def __init__(self, spec: SuiteSpec) -> None:
+    def __init__(self, spec: SuiteSpec, num_fewshot: int | None = None, fewshot_data: Path | None = None) -> None:
         self.spec = spec
         self.settings = settings_from_spec(spec)
+        self.fewshot = fewshot_config(spec, num_fewshot, fewshot_data)
         self.rules: Variant | None = None  # set by load(): the rules of the data being evaluated
+        self.pool: Pool[Question] | None = None  # set by load() when k > 0
+        self.shot_stop = ""  # set by load() when k > 0: the delimiter and the template's opening
 
     def protocol(self, info: ModelInfo) -> str:
         s = self.settings
@@ -162,6 +175,7 @@ class SquadSuite:
             f"squad/extractive-generation/v1 rules={self.rules or 'by-data'} template={s.template.sha256} "
             f"decoding=greedy max_new_tokens={s.max_new_tokens} stop={json.dumps(list(s.stop))} "
             f"no_answer={json.dumps(list(s.no_answer_phrases))} chat={'yes' if info.chat else 'no'}"
+            + protocol_part(self.fewshot, self.pool, "multiturn" if info.chat else "plain")
         )
 
     def load(self, path: Path | None) -> Dataset:
@@ -182,7 +196,38 @@ class SquadSuite:
         )
         if builtin:
             notes = f"{BUILTIN_NOTE}; {notes}"
-        return Dataset(items, source, file_sha256(path), builtin, notes)
+        sha = file_sha256(path)
+        self.pool = load_pool(self.fewshot, builtin, items, source, sha, lambda p: self._pool_questions(p, rules))
+        if self.pool is not None:
+            self.shot_stop = next_shot_stop(self.fewshot.delimiter, [q.prompt for q in items])
+            notes += (
+                f"; {self.fewshot.k}-shot: exemplars ({self.fewshot.sampler}) from {self.pool.source}, "
+                f"{len(self.pool.items)} in the pool, none on the item's passage"
+            )
+        return Dataset(items, source, sha, builtin, notes)
+
+    def _pool_questions(self, path: Path, rules: Variant) -> list[Question]:
+        """A pool file's questions; for v1.1 data only answerable ones (the prompt then offers no
+        "unanswerable")."""
+        questions, _ = read_squad(path)
+        return [q for q in questions if q.has_answer or rules == "v2.0"]
+
+    def _shots(self, items: Sequence[Question], seed: int) -> list[tuple[Shot, ...]]:
+        """Each item's exemplars, rendered with the suite's template as the item was."""
+        if self.pool is None:
+            return [()] * len(items)
+        chosen = draw(self.pool, items, self.fewshot.k, self.fewshot.sampler, seed,
+                      lambda item, entry: entry.context == item.context)
+        unrendered = list({e.id: e for shots in chosen for e in shots if not e.prompt}.values())
+        fields = [{"id": e.id, "title": e.title, "context": e.context, "question": e.question,
+                   "unanswerable_allowed": self.rules == "v2.0"} for e in unrendered]
+        rendered = dict(zip([e.id for e in unrendered],
+                            self.settings.template.render_all(fields, [e.id for e in unrendered], self.pool.source)))
+        return [
+            tuple(Shot(e.id, e.prompt or rendered[e.id], e.answers[0] if e.answers else self.settings.no_answer_phrases[0])
+                  for e in shots)
+            for shots in chosen
+        ]
 
     def postprocess(self, generated: str, rules: Variant) -> str:
         """The documented post-processing (see the module docstring), after the adapter's stop cut."""
@@ -192,18 +237,30 @@ class SquadSuite:
             return ""
         return prediction
 
-    def evaluate(self, lm: LanguageModel, items: Sequence[Question], seed: int) -> list[Record]:
+    def _request(self, q: Question, shots: tuple[Shot, ...], chat: bool) -> GenerationRequest:
+        """The item's generation request: its prompt, after the exemplars when there are any
+        (plain text, or earlier chat turns for a chat preset)."""
         s = self.settings
+        if not shots:
+            return GenerationRequest(q.prompt, max_new_tokens=s.max_new_tokens, stop=s.stop, chat=chat)
+        stop = tuple(dict.fromkeys((*s.stop, self.shot_stop)))
+        if chat:
+            return GenerationRequest(q.prompt, max_new_tokens=s.max_new_tokens, stop=stop, chat=True, history=history(shots))
+        prompt = plain_prompt(shots, q.prompt, self.fewshot.delimiter, TARGET_DELIMITER)
+        return GenerationRequest(prompt, max_new_tokens=s.max_new_tokens, stop=stop)
+
+    def evaluate(self, lm: LanguageModel, items: Sequence[Question], seed: int) -> list[Record]:
         chat = lm.info.chat
-        requests = [GenerationRequest(q.prompt, max_new_tokens=s.max_new_tokens, stop=s.stop, chat=chat) for q in items]
+        shots = self._shots(items, seed)
+        requests = [self._request(q, q_shots, chat) for q, q_shots in zip(items, shots)]
         records = []
-        for q, generation in zip(items, lm.generate(requests)):
+        for q, q_shots, request, generation in zip(items, shots, requests, lm.generate(requests)):
             prediction = self.postprocess(generation.texts[0], q.rules)
             score = score_answer(prediction, q.answers, q.rules)
             records.append({
                 "id": q.id,
                 "title": q.title,
-                "prompt": q.prompt,
+                "prompt": request.prompt,
                 "chat": chat,
                 "generation": generation.texts[0],
                 "prediction": prediction,
@@ -213,6 +270,8 @@ class SquadSuite:
                 "exact_match": score.exact_match,
                 "f1": score.f1,
             })
+            if q_shots:
+                records[-1]["fewshot"] = [shot.id for shot in q_shots]
         return records
 
     def point_estimates(self, records: list[Record]) -> dict[str, float | None]:
