@@ -226,19 +226,33 @@ class HFModel:
     @cached_property
     def model(self) -> Any:
         import torch
-        from transformers import AutoModelForCausalLM
 
         if self.device == "cuda" and not torch.cuda.is_available():
             raise HarnessError(f"model {self.name}: device cuda asked for, but torch sees no CUDA device; use --device cpu")
         if self.device == "mps" and not torch.backends.mps.is_available():
             raise HarnessError(f"model {self.name}: device mps asked for, but it is not available; use --device cpu")
         try:
-            model = AutoModelForCausalLM.from_pretrained(
+            model = self._model_class().from_pretrained(
                 self.folder, dtype=getattr(torch, self.dtype), trust_remote_code=self.trust_remote_code
             )
         except Exception as e:
             raise HarnessError(f"{self.folder}: transformers cannot load this model ({_first_line(e)})") from None
         return model.to(self.device).eval()
+
+    def _model_class(self) -> Any:
+        """The config's architecture class, imported alone through transformers' lazy module
+        (about as fast as AutoModelForCausalLM, which resolves to the same class and then imports
+        its module anyway); AutoModelForCausalLM when the config names none transformers has,
+        or when the model's code comes with it (trust_remote_code)."""
+        import transformers
+
+        architecture = (self._config.get("architectures") or [None])[0]
+        if not self.trust_remote_code and isinstance(architecture, str) and architecture.endswith("ForCausalLM"):
+            try:
+                return getattr(transformers, architecture)
+            except (AttributeError, ImportError):
+                pass
+        return transformers.AutoModelForCausalLM
 
     @property
     def prefix_token(self) -> int:
@@ -252,7 +266,13 @@ class HFModel:
         return list(self.tokenizer.encode(text, add_special_tokens=False))
 
     def _forward(self, input_ids: Any, attention_mask: Any) -> Any:
-        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+
+    @cached_property
+    def _calls(self) -> Any:
+        from harness.models.prefix import HFCachedForward
+
+        return HFCachedForward(self.model, self.device)
 
     @property
     def _pad_id(self) -> int:
@@ -261,24 +281,24 @@ class HFModel:
 
     def _score_pairs(self, spans: Sequence[Span]) -> list[SpanScore]:
         """Continuations: greediness checked, and a context shared by several requests read once."""
-        from harness.models.scoring import score_spans
+        from harness.models.scoring import score_kept_spans
 
         if self.prefix_reuse:
-            from harness.models.prefix import HFCachedForward, score_spans_reusing_prefixes
+            from harness.models.prefix import score_spans_reusing_prefixes
 
-            cached = HFCachedForward(self.model, self.device)
             return score_spans_reusing_prefixes(
-                cached, self._forward, spans, pad_id=self._pad_id, batch_size=self.batch_size, device=self.device
+                self._calls, self._calls.kept, spans, pad_id=self._pad_id, batch_size=self.batch_size, device=self.device
             )
-        return score_spans(self._forward, spans, pad_id=self._pad_id, batch_size=self.batch_size, device=self.device)
+        return score_kept_spans(self._calls.kept, spans, pad_id=self._pad_id, batch_size=self.batch_size, device=self.device)
 
     def _score_windows(self, spans: Sequence[Span]) -> list[SpanScore]:
         """Rolling windows: no greediness needed, which saves a pass over the logits."""
-        from harness.models.scoring import score_spans
+        from harness.models.scoring import score_kept_spans
 
-        return score_spans(
-            self._forward, spans, pad_id=self._pad_id, batch_size=self.batch_size, device=self.device, check_greedy=False
-        )
+        return score_kept_spans(
+            self._calls.kept, spans, pad_id=self._pad_id, batch_size=self.batch_size, device=self.device,
+            check_greedy=False,
+        )  # fmt: skip
 
     # ---- the contract ----------------------------------------------------------------------
 

@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import copy
 import inspect
+import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
-from harness.models.scoring import Forward, length_sorted_batches, score_spans
+from harness.models.scoring import KeptForward, PaddedBatch, gather_scores, length_sorted_batches, score_kept_spans
+from harness.models.settings import auto_token_budget
 from harness.tokens import Span, SpanScore
 
 # Below this many shared tokens the extra forward pass costs more than it saves.
@@ -53,8 +55,22 @@ def group_by_context(spans: Sequence[Span], min_shared: int = MIN_SHARED) -> tup
     return groups, sorted(alone)
 
 
+class CachedForward(Protocol):
+    """The two calls prefix reuse needs from a causal LM (harness.models.hf gives them)."""
+
+    def contexts(self, batch: PaddedBatch) -> tuple[torch.Tensor, Any]:
+        """Logits at each context's last real position (G, V), and the KV cache of the batch."""
+        ...
+
+    def extend(self, cache: Any, rows: torch.Tensor, contexts: PaddedBatch, batch: PaddedBatch, copy_cache: bool) -> torch.Tensor:
+        """Logits (N, V) at the real tokens of `batch`, row by row, each row read after the
+        cached context `rows[b]`; `copy_cache` when the cache is used again afterwards."""
+        ...
+
+
 class HFCachedForward:
-    """The two calls prefix reuse needs from a transformers causal LM."""
+    """The calls scoring needs from a transformers causal LM: logits at chosen positions only
+    (`kept`, a harness.models.scoring.KeptForward), and the two calls of prefix reuse."""
 
     def __init__(self, model: Any, device: torch.device | str) -> None:
         self.model = model
@@ -62,52 +78,55 @@ class HFCachedForward:
         parameters = inspect.signature(model.forward).parameters
         # transformers 5.x renamed `past_key_values` to `cache` (the old name still works for a while).
         self._cache_arg = "cache" if "cache" in parameters else "past_key_values"
-        self._can_keep = "logits_to_keep" in parameters
+        # Models whose forward slices hidden states with transformers' `slice_logits_to_keep`
+        # take a boolean (B, T) `logits_to_keep` and apply their output layer (and any logit
+        # scaling of theirs) to those positions only; others return every position's logits.
+        module = sys.modules.get(type(model).__module__)
+        self._keeps_mask = "logits_to_keep" in parameters and hasattr(module, "slice_logits_to_keep")
 
-    def contexts(self, input_ids: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, Any]:
+    def kept(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """Logits (N, V) at the positions where `keep` (B, T) is true, row by row. No KV cache
+        is built: nothing reads it afterwards."""
+        if self._keeps_mask:
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, logits_to_keep=keep)
+            return out.logits
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits[keep]
+
+    def contexts(self, batch: PaddedBatch) -> tuple[torch.Tensor, Any]:
         """Logits at each right-padded context's last real position (G, V), and the KV cache."""
-        last = lengths - 1  # (G,)
-        kwargs: dict[str, Any] = {}
-        if self._can_keep:  # only the positions needed go through the (large) output projection
-            keep = torch.unique(last)
-            kwargs["logits_to_keep"] = keep.to(self.device)
-            column = torch.searchsorted(keep, last)
-        else:
-            column = last
+        last = batch.last(torch.ones_like(batch.lengths))  # (G, Tc) bool, one position per row
         out = self.model(
-            input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device), use_cache=True, **kwargs
-        )
+            input_ids=batch.input_ids.to(self.device), attention_mask=batch.attention_mask.to(self.device),
+            use_cache=True, **({"logits_to_keep": last.to(self.device)} if self._keeps_mask else {}),
+        )  # fmt: skip
         cache = getattr(out, "cache", None)
         if cache is None:  # transformers before the rename
             cache = out.past_key_values
-        return out.logits[torch.arange(len(last)), column.to(out.logits.device)], cache
+        return (out.logits if self._keeps_mask else out.logits[last.to(out.logits.device)]), cache
 
-    def extend(
-        self, cache: Any, rows: torch.Tensor, context_mask: torch.Tensor, lengths: torch.Tensor,
-        input_ids: torch.Tensor, mask: torch.Tensor, copy_cache: bool,
-    ) -> torch.Tensor:
-        """Logits (B, T, V) of `input_ids` read after the cached contexts `rows` (one per row).
-
-        A context shorter than the longest has padding in the cache: it is masked out, and the
-        continuation's positions start right after the context's real tokens.
-        """
+    def extend(self, cache: Any, rows: torch.Tensor, contexts: PaddedBatch, batch: PaddedBatch, copy_cache: bool) -> torch.Tensor:
+        """Logits (N, V) at the real tokens of `batch`, each row read after the cached context
+        `rows[b]`. A context shorter than the longest has padding in the cache: it is masked out,
+        and the continuation's positions start right after the context's real tokens."""
         selected = copy.deepcopy(cache) if copy_cache else cache  # the forward pass appends to it
         selected.batch_select_indices(rows.to(self.device))
-        full_mask = torch.cat([context_mask[rows], mask], dim=1)  # (B, T_context + T)
-        positions = lengths[rows][:, None] + torch.arange(input_ids.shape[1])[None, :]  # (B, T)
+        full_mask = torch.cat([contexts.attention_mask[rows], batch.attention_mask], dim=1)  # (B, Tc + T)
+        positions = contexts.lengths[rows][:, None] + torch.arange(batch.input_ids.shape[1])[None, :]  # (B, T)
+        keep = batch.attention_mask.bool()
         out = self.model(
-            input_ids=input_ids.to(self.device),
+            input_ids=batch.input_ids.to(self.device),
             attention_mask=full_mask.to(self.device),
             position_ids=positions.to(self.device),
             use_cache=True,
             **{self._cache_arg: selected},
+            **({"logits_to_keep": keep.to(self.device)} if self._keeps_mask else {}),
         )
-        return out.logits
+        return out.logits if self._keeps_mask else out.logits[keep.to(out.logits.device)]
 
 
 def score_spans_reusing_prefixes(
-    cached: HFCachedForward,
-    forward: Forward,
+    cached: CachedForward,
+    forward: KeptForward,
     spans: Sequence[Span],
     *,
     pad_id: int,
@@ -115,66 +134,48 @@ def score_spans_reusing_prefixes(
     device: torch.device | str = "cpu",
     min_shared: int = MIN_SHARED,
 ) -> list[SpanScore]:
-    """Same results as `score_spans(forward, spans, ...)`, reading each shared context once."""
+    """Same results as `score_kept_spans(forward, spans, ...)`, reading each shared context once."""
     results: list[SpanScore | None] = [None] * len(spans)
     groups, alone = group_by_context(spans, min_shared)
     if alone:
-        scores = score_spans(forward, [spans[i] for i in alone], pad_id=pad_id, batch_size=batch_size, device=device)
+        scores = score_kept_spans(forward, [spans[i] for i in alone], pad_id=pad_id, batch_size=batch_size, device=device)
         for i, score in zip(alone, scores):
             results[i] = score
+    budget = auto_token_budget(device)
     with torch.inference_mode():
-        for batch in length_sorted_batches([len(g.context) for g in groups], batch_size):
-            for i, score in _score_groups(cached, [groups[b] for b in batch], spans, pad_id, batch_size).items():
+        for batch in length_sorted_batches([len(g.context) for g in groups], batch_size, budget):
+            for i, score in _score_groups(cached, [groups[b] for b in batch], spans, pad_id, batch_size, budget).items():
                 results[i] = score
     return results  # type: ignore[return-value]
 
 
-def _padded(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded token ids and their attention mask, (B, longest)."""
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = torch.tensor(list(r), dtype=torch.long)
-        mask[i, : len(r)] = 1
-    return ids, mask
-
-
 def _score_groups(
-    cached: HFCachedForward, groups: Sequence[PrefixGroup], spans: Sequence[Span], pad_id: int, batch_size: int | str
+    cached: CachedForward, groups: Sequence[PrefixGroup], spans: Sequence[Span], pad_id: int, batch_size: int | str,
+    budget: int,
 ) -> dict[int, SpanScore]:
     """One pass over the groups' contexts, then one (or, past the batch limit, a few) over all
     their continuations."""
-    context_ids, context_mask = _padded([g.context for g in groups], pad_id)  # (G, Tc)
-    lengths = context_mask.sum(dim=1)  # (G,)
-    last, cache = cached.contexts(context_ids, context_mask, lengths)  # (G, V)
-    last = last.float()
-    logz, best = torch.logsumexp(last, dim=-1), last.argmax(dim=-1)
-    scores: dict[int, SpanScore] = {}
-    for row, g in enumerate(groups):
-        for j in g.members:
-            t = spans[j].targets[0]
-            scores[j] = SpanScore(float(last[row, t] - logz[row]), int(best[row]) == t)
+    contexts = PaddedBatch.of([g.context for g in groups], pad_id)  # (G, Tc)
+    last, cache = cached.contexts(contexts)  # (G, V)
+    # The first target of every member is predicted by its context's last position.
+    members = [(row, j) for row, g in enumerate(groups) for j in g.members]
+    firsts = gather_scores(
+        last[torch.tensor([row for row, _ in members], device=last.device)],
+        [spans[j].targets[0] for _, j in members], [1] * len(members), check_greedy=True,
+    )  # fmt: skip
+    scores = {j: s for (_, j), s in zip(members, firsts)}
     # The rest of each continuation: it reads targets[:-1] and predicts targets[1:].
-    longer = [(row, j) for row, g in enumerate(groups) for j in g.members if spans[j].n_targets > 1]
-    batches = list(length_sorted_batches([spans[j].n_targets - 1 for _, j in longer], batch_size))
+    longer = [(row, j) for row, j in members if spans[j].n_targets > 1]
+    batches = list(length_sorted_batches([spans[j].n_targets - 1 for _, j in longer], batch_size, budget))
     for batch in batches:
-        members = [longer[b] for b in batch]
-        input_ids, mask = _padded([spans[j].targets[:-1] for _, j in members], pad_id)
-        rows = torch.tensor([row for row, _ in members], dtype=torch.long)
-        logits = cached.extend(cache, rows, context_mask, lengths, input_ids, mask, copy_cache=len(batches) > 1)
-        for r, (_, j) in enumerate(members):
-            span = spans[j]
-            at = logits[r, : span.n_targets - 1].float()  # (n_targets - 1, V)
-            lp, greedy = _logprobs_and_greedy(at, list(span.targets[1:]))
-            scores[j] = SpanScore(scores[j].logprob + lp, scores[j].is_greedy and greedy)
+        chosen = [longer[b] for b in batch]
+        padded = PaddedBatch.of([spans[j].targets[:-1] for _, j in chosen], pad_id)
+        rows = torch.tensor([row for row, _ in chosen], dtype=torch.long)
+        logits = cached.extend(cache, rows, contexts, padded, copy_cache=len(batches) > 1)  # (N, V)
+        rest = gather_scores(
+            logits, [t for _, j in chosen for t in spans[j].targets[1:]], [spans[j].n_targets - 1 for _, j in chosen],
+            check_greedy=True,
+        )  # fmt: skip
+        for (_, j), score in zip(chosen, rest):
+            scores[j] = SpanScore(scores[j].logprob + score.logprob, scores[j].is_greedy and score.is_greedy)
     return scores
-
-
-def _logprobs_and_greedy(at: torch.Tensor, targets: list[int]) -> tuple[float, bool]:
-    """Sum of the log-probabilities of `targets` at the rows of `at` (T, V), and whether every
-    target was the argmax of its row."""
-    t = torch.tensor(targets, dtype=torch.long, device=at.device)
-    logprobs = at.gather(1, t[:, None])[:, 0] - torch.logsumexp(at, dim=-1)
-    return float(logprobs.sum()), bool((at.argmax(dim=-1) == t).all())
-
