@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import torch
 
 from harness.models.scoring import KeptForward, PaddedBatch, gather_scores, length_sorted_batches, score_kept_spans
-from harness.models.settings import auto_token_budget
+from harness.models.settings import auto_max_sequences, auto_token_budget
 from harness.tokens import Span, SpanScore
 
 # Below this many shared tokens the extra forward pass costs more than it saves.
@@ -141,17 +141,17 @@ def score_spans_reusing_prefixes(
         scores = score_kept_spans(forward, [spans[i] for i in alone], pad_id=pad_id, batch_size=batch_size, device=device)
         for i, score in zip(alone, scores):
             results[i] = score
-    budget = auto_token_budget(device)
+    budget, most = auto_token_budget(device), auto_max_sequences(device)
     with torch.inference_mode():
-        for batch in length_sorted_batches([len(g.context) for g in groups], batch_size, budget):
-            for i, score in _score_groups(cached, [groups[b] for b in batch], spans, pad_id, batch_size, budget).items():
+        for batch in length_sorted_batches([len(g.context) for g in groups], batch_size, budget, most):
+            for i, score in _score_groups(cached, [groups[b] for b in batch], spans, pad_id, batch_size, budget, most).items():
                 results[i] = score
     return results  # type: ignore[return-value]
 
 
 def _score_groups(
     cached: CachedForward, groups: Sequence[PrefixGroup], spans: Sequence[Span], pad_id: int, batch_size: int | str,
-    budget: int,
+    budget: int, most: int | None,
 ) -> dict[int, SpanScore]:
     """One pass over the groups' contexts, then one (or, past the batch limit, a few) over all
     their continuations."""
@@ -166,7 +166,7 @@ def _score_groups(
     scores = {j: s for (_, j), s in zip(members, firsts)}
     # The rest of each continuation: it reads targets[:-1] and predicts targets[1:].
     longer = [(row, j) for row, j in members if spans[j].n_targets > 1]
-    batches = list(length_sorted_batches([spans[j].n_targets - 1 for _, j in longer], batch_size, budget))
+    batches = list(length_sorted_batches([spans[j].n_targets - 1 for _, j in longer], batch_size, budget, most))
     for batch in batches:
         chosen = [longer[b] for b in batch]
         padded = PaddedBatch.of([spans[j].targets[:-1] for _, j in chosen], pad_id)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from harness.api import TokenLogprobs
-from harness.models.settings import auto_token_budget
+from harness.models.settings import auto_max_sequences, auto_token_budget
 from harness.tokens import Span, SpanScore
 
 Forward = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -37,21 +37,24 @@ def keeping(forward: Forward) -> KeptForward:
 
 
 def length_sorted_batches(
-    lengths: Sequence[int], batch_size: int | str, token_budget: int | None = None
+    lengths: Sequence[int], batch_size: int | str, token_budget: int | None = None, max_sequences: int | None = None
 ) -> Iterator[list[int]]:
     """Indices grouped into batches, longest first, so padding is small and the first batch shows
     at once whether the largest one fits in memory (as lm-evaluation-harness's Collator does).
 
     `batch_size` is a number of sequences, or "auto": as many as fit in `token_budget` tokens
-    (default: the CPU budget of harness.models.settings), at least one.
+    (default: the CPU budget of harness.models.settings), at least one, and at most
+    `max_sequences` (default: no limit).
     """
     budget = auto_token_budget("cpu") if token_budget is None else token_budget
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    limit = None if batch_size == "auto" else int(batch_size)
+    limit = max_sequences if batch_size == "auto" else int(batch_size)
     batch: list[int] = []
     for i in order:
         if batch:
-            full = len(batch) >= limit if limit is not None else (len(batch) + 1) * lengths[batch[0]] > budget
+            full = (limit is not None and len(batch) >= limit) or (
+                batch_size == "auto" and (len(batch) + 1) * lengths[batch[0]] > budget
+            )
             if full:
                 yield batch
                 batch = []
@@ -136,7 +139,7 @@ def score_kept_spans(
     """
     results: list[SpanScore | None] = [None] * len(spans)
     inputs = [s.inputs for s in spans]
-    for batch in length_sorted_batches([len(x) for x in inputs], batch_size, auto_token_budget(device)):
+    for batch in length_sorted_batches([len(x) for x in inputs], batch_size, auto_token_budget(device), auto_max_sequences(device)):
         padded = PaddedBatch.of([inputs[i] for i in batch], pad_id)
         sizes = [spans[i].n_targets for i in batch]
         keep = padded.last(torch.tensor(sizes, dtype=torch.long))
@@ -165,7 +168,7 @@ def score_sequences(
     results = [TokenLogprobs((), ())] * len(sequences)  # a lone token has nothing to score
     scored = [i for i, s in enumerate(sequences) if len(s) > 1]
     inputs = [tuple(sequences[i][:-1]) for i in scored]
-    for batch in length_sorted_batches([len(x) for x in inputs], batch_size, auto_token_budget(device)):
+    for batch in length_sorted_batches([len(x) for x in inputs], batch_size, auto_token_budget(device), auto_max_sequences(device)):
         padded = PaddedBatch.of([inputs[b] for b in batch], pad_id)
         with torch.inference_mode():
             logits = forward(padded.input_ids.to(device), padded.attention_mask.to(device))

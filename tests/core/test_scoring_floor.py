@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.api import LoglikelihoodRequest as R
-from harness.models.settings import AUTO_TOKEN_BUDGET, auto_token_budget
+from harness.models.settings import AUTO_MAX_SEQUENCES, AUTO_TOKEN_BUDGET, auto_max_sequences, auto_token_budget
 from tests.conftest import REPO
 
 
@@ -28,6 +28,19 @@ def test_auto_batches_respect_the_device_budget():
     fixed = list(length_sorted_batches(lengths, 5))
     assert [len(b) for b in fixed] == [5, 5, 2]
     assert auto_token_budget("cpu") == AUTO_TOKEN_BUDGET["cpu"] < auto_token_budget("cuda:1")
+    assert auto_max_sequences("cpu") == AUTO_MAX_SEQUENCES["cpu"] and auto_max_sequences("cuda:0") is None
+
+
+def test_auto_batches_stop_at_the_sequence_limit():
+    """Many short sentences: the token budget alone would put them all in one batch."""
+    from harness.models.scoring import length_sorted_batches
+
+    lengths = [20 - i % 7 for i in range(50)]
+    assert [len(b) for b in length_sorted_batches(lengths, "auto", 1024)] == [50]
+    limited = list(length_sorted_batches(lengths, "auto", 1024, 16))
+    assert [len(b) for b in limited] == [16, 16, 16, 2]
+    assert [len(b) for b in length_sorted_batches([20] * 50, "auto", 200, 16)] == [10] * 5  # the budget binds first
+    assert [len(b) for b in length_sorted_batches(lengths, 8, 1024, 16)] == [8] * 6 + [2]  # a fixed size ignores both
 
 
 def direct_scores(model, spans) -> list[tuple[float, bool]]:
