@@ -29,15 +29,18 @@ $(TEST_STAMP): $(STAMP) requirements-test.txt
 
 # The default evaluation: every suite on its built-in data, on the default model (about 5 minutes
 # on 2 CPU cores; a re-run is answered from the call cache in seconds).
-DEMO_SUITES := perplexity crows_pairs stereoset bbq counterfactual toxicity toxicity_filter truthfulqa_mc squad
+DEMO_SUITES := perplexity crows_pairs stereoset bbq counterfactual toxicity toxicity_filter truthfulqa_mc squad pii_leakage memorization
 # squad with one in-context example (a chat turn): the default model then answers with a short
 # span more often (exact match 0.13 instead of 0.00, F1 0.26 against 0.28 at 0-shot; k = 3 and 5
 # lower F1 further). The measurements and the reasoning are in docs/qa.md ("Few-shot").
 DEMO_FEWSHOT := --num-fewshot squad=1
+# Explain the 5 items with the largest bias signal of each pair suite (token differences,
+# attributions, attention; docs/explain.md); the scorecard's drill-down shows them.
+DEMO_EXPLAIN := --explain 5
 
 demo: $(STAMP)
 	rm -rf results/demo
-	$(BIN)/harness run $(DEMO_SUITES) --model smollm2-135m $(DEMO_FEWSHOT) --out results/demo
+	$(BIN)/harness run $(DEMO_SUITES) --model smollm2-135m $(DEMO_FEWSHOT) $(DEMO_EXPLAIN) --out results/demo
 	$(BIN)/harness scorecard results/demo -o results/demo/scorecard.html
 	$(BIN)/harness card results/demo -o results/demo/MODEL_CARD.md
 

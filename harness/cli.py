@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -22,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "review": ("harness.commands.review", "check a review file, or pin the runs it reviewed (docs/review.md)"),
     "train-filter": ("harness.commands.train_filter", "train a TF-IDF + logistic-regression toxicity filter"),
     "serve": ("harness.commands.serve", "serve a model over an OpenAI-compatible HTTP API"),
+    "audit": ("harness.commands.audit", "compression audit: a model and its quantised or pruned variants, compared paired"),
+    "explain": ("harness.commands.explain", "explain chosen items of a pair or multiple-choice suite (token differences, attributions, attention) as HTML"),
 }
 
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
@@ -54,6 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.environ.setdefault(var, "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # torchao, which transformers imports whenever it is installed, warns about each CUDA-only
+    # kernel library it cannot load on a CPU, and torch about its enums: noise on every run.
+    for noisy in ("torchao", "torch.utils._pytree"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
         return int(importlib.import_module(args._module).main(args) or 0)
     except HarnessError as e:

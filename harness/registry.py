@@ -67,5 +67,8 @@ SUITE_KINDS: Registry = Registry(
         "truthfulqa_mc": "harness.suites.truthfulqa:TruthfulQASuite",
         "toxicity": "harness.suites.toxicity:ToxicitySuite",
         "toxicity_filter": "harness.suites.toxicity_filter:ToxicityFilterSuite",
+        "memorization": "harness.suites.memorization:MemorizationSuite",
+        "canary_exposure": "harness.suites.canary_exposure:CanaryExposureSuite",
+        "pii_leakage": "harness.suites.pii_leakage:PIILeakageSuite",
     },
 )

@@ -24,6 +24,7 @@ from harness.cache import CachedModel, CallCache, call_cache_in, default_cache_d
 from harness.errors import HarnessError
 from harness.executors import open_executor
 from harness.executors.base import Executor
+from harness.explain.settings import ExplainOptions
 from harness.failures import FailureMemo, check_support, evaluate_items, innermost
 from harness.journal import Journal
 from harness.lock import OutputLock
@@ -62,6 +63,12 @@ class RunOptions:
     gpus_per_worker: float | None = None
     # Served models: skip the start-up probe's value checks of prompt log-probs (harness.models.served_probe).
     trust_server_logprobs: bool = False
+    # `--explain K`: after each pair or multiple-choice suite, explain its K items with the largest
+    # bias signal into OUT/<suite>.explain.jsonl with the same model (harness.explain).
+    explain: ExplainOptions | None = None
+    # Torch adapters (hf, scratch): quantise or prune the model once loaded (harness.compress).
+    compress: str | None = None
+    compress_embeddings: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,8 @@ def plan(options: RunOptions) -> list[PlannedSuite]:
         accepted = inspect.signature(kind_cls).parameters
         params = {k: v for k, v in options.suite_params.items() if v is not None and k in accepted}
         unused -= set(params)
+        if "model" in accepted:  # a kind whose data comes with the model (canary_exposure: the planted secrets)
+            params["model"] = options.model
         kind = kind_cls(spec, **params)
         dataset = kind.load(options.data)
         ids = [item.id for item in dataset.items]
@@ -185,6 +194,13 @@ def build_model(spec: ModelSpec, options: RunOptions) -> LanguageModel:
         if "trust_server_logprobs" not in accepted:
             raise HarnessError(f"--trust-server-logprobs applies to served models (adapter openai); {spec.name} uses adapter {spec.adapter}")
         overrides["trust_server_logprobs"] = True
+    if options.compress is not None or options.compress_embeddings:
+        if "compress" not in accepted:
+            raise HarnessError(
+                f"--compress applies to torch models (adapters hf, scratch); {spec.name} uses adapter {spec.adapter}"
+            )
+        overrides["compress"] = options.compress
+        overrides["compress_embeddings"] = options.compress_embeddings
     try:
         return adapter_cls(name=spec.name, **{**spec.args, **overrides})
     except TypeError as e:
@@ -219,6 +235,10 @@ def run(options: RunOptions, argv: Sequence[str] = (), executor: Executor | None
     own_executor = executor is None
     executor = executor or open_executor(options)  # starts nothing yet; bad flags or no Ray stop here
     planned = plan(options)
+    if options.explain is not None:
+        from harness.explain.settings import check_run
+
+        check_run(options.explain, [p.spec.kind for p in planned], options.executor, options.model)
     lm, model_spec, cache = open_model(options, planned, executor)
     lm.info  # a model that cannot describe itself (e.g. a server that is down) fails before any output
     try:
@@ -235,6 +255,8 @@ def run(options: RunOptions, argv: Sequence[str] = (), executor: Executor | None
                 # it never sees the model, so its journal does not depend on it.
                 suite_lm = lm if getattr(p.kind, "needs_model", True) else NoModel()
                 suites[p.spec.name] = _run_suite(p, suite_lm, options, progress, executor)
+                if options.explain is not None:
+                    _explain_suite(p, innermost(lm), options, options.explain)
     finally:
         if cache is not None:
             cache.close()
@@ -288,6 +310,15 @@ def run_models(options: RunOptions, models: Sequence[str], argv: Sequence[str] =
         ]
     finally:
         executor.close()
+
+
+def _explain_suite(p: PlannedSuite, adapter: Any, options: RunOptions, explain: ExplainOptions) -> None:
+    """After the suite's records are written: its top items explained with the same model."""
+    from harness.explain.step import explain_after_run
+
+    items = list(p.dataset.items[: options.limit] if options.limit else p.dataset.items)
+    explain_after_run(adapter, p.spec, items, options.out, explain.k, seed=options.seed,
+                      suite_params=options.suite_params, settings=explain.settings)
 
 
 def _run_suite(

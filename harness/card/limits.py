@@ -15,8 +15,8 @@ from harness.review import concern_title
 
 # What no suite of this harness measures; said on every card so a reader does not assume it.
 NEVER_MEASURED = (
-    "No suite of this harness measures memorisation or leakage of training data, robustness to "
-    "jailbreaks or prompt injection, multi-turn or long-form behaviour, or harms specific to a "
+    "No suite of this harness measures robustness to jailbreaks or prompt injection, multi-turn or "
+    "long-form behaviour, or harms specific to a "
     "deployment's domain; results on built-in data say nothing about languages other than English."
 )
 

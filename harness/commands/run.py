@@ -13,6 +13,7 @@ from rich.table import Table
 from harness.cache import default_cache_dir
 from harness.errors import HarnessError
 from harness.executors import EXECUTORS
+from harness.explain.settings import ExplainOptions, check_settings
 from harness.runner import RunOptions, run, run_models
 
 
@@ -76,6 +77,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the model-call cache")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--scorecard", action="store_true", help="also write the HTML ethics scorecard to OUT/scorecard.html")
+    why = parser.add_argument_group("explanations: pair and multiple-choice suites, hf and scratch models (see docs/explain.md)")
+    why.add_argument("--explain", type=int, metavar="K", help="after each pair or multiple-choice suite, explain its K items with the largest bias signal into OUT/<suite>.explain.jsonl")
+    why.add_argument("--explain-steps", type=int, default=32, metavar="N", help="integrated-gradients steps (default 32)")
+    why.add_argument("--explain-baseline", choices=["zero", "other"], default="zero", help="integrated-gradients baseline: the zero embedding (default) or the other option's aligned tokens")
     shots = parser.add_argument_group("few-shot prompting: squad, truthfulqa_mc, bbq (see docs/qa.md)")
     shots.add_argument("--num-fewshot", type=fewshot_count, action="append", metavar="[SUITE=]K", help="K solved examples before each item, in every suite of the command that builds prompts, or in SUITE alone (repeatable); overrides the suite YAML's fewshot.k; 0: none")
     shots.add_argument("--fewshot-data", type=Path, metavar="FILE", help="draw the examples from FILE (the suite's data format, e.g. SQuAD's train file) instead of the suite's pool or the --data file")
@@ -92,6 +97,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     scale.add_argument("--workers", type=int, metavar="N", help="Ray workers (default: as many as the CPUs, or GPUs, allow)")
     scale.add_argument("--cpus-per-worker", type=int, metavar="C", help="CPUs (torch threads) per Ray worker (default 1)")
     scale.add_argument("--gpus-per-worker", type=float, metavar="G", help="GPUs per Ray worker (default 0; with --device cuda)")
+    squeeze = parser.add_argument_group("compression: hf and scratch models (see docs/compression.md)")
+    squeeze.add_argument("--compress", metavar="SPEC", help="quantise or prune the model once loaded: int8, int4[:gG], int8-dynamic, prune:F, prune-layer:F")
+    squeeze.add_argument("--compress-embeddings", action="store_true", help="with --compress: transform the embeddings and the output head too (left alone by default)")
 
 
 def options_from_args(args: argparse.Namespace) -> RunOptions:
@@ -125,7 +133,16 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         cpus_per_worker=args.cpus_per_worker,
         gpus_per_worker=args.gpus_per_worker,
         trust_server_logprobs=args.trust_server_logprobs,
+        explain=explain_options(args),
+        compress=args.compress,
+        compress_embeddings=args.compress_embeddings,
     )
+
+
+def explain_options(args: argparse.Namespace) -> ExplainOptions | None:
+    if args.explain is None:
+        return None
+    return ExplainOptions(args.explain, check_settings(args.explain_steps, args.explain_baseline, "--explain-steps"))
 
 
 def main(args: argparse.Namespace) -> int:

@@ -28,6 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, help="optimizer steps (default: the preset's train.steps)")
     parser.add_argument("--resume", action="store_true", help="continue the checkpoint in the output folder")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--canaries", type=int, default=0, metavar="N",
+                        help="plant N random secrets per repeat count in the training stream, listed in CHECKPOINT/canaries.json "
+                        "for `harness run canary_exposure` (docs/privacy.md)")
+    parser.add_argument("--canary-repeats", default="1,4,16", metavar="R1,R2,...",
+                        help="how many times each group of canaries is inserted (default: 1,4,16)")
 
 
 def run_from_args(args: argparse.Namespace) -> Any:
@@ -58,7 +63,14 @@ def run_from_args(args: argparse.Namespace) -> Any:
             listed = [listed]
         corpus = tuple(path.parent / p for p in listed)
     out = args.out or Path(raw.get("checkpoint") or Path("models") / path.stem)
-    return TrainRun(model=model, train=train, out=Path(out), corpus=corpus, resume=args.resume, name=path.stem)
+    canaries = getattr(args, "canaries", 0) or 0
+    if canaries < 0:
+        raise HarnessError(f"--canaries must be 0 or more secrets per repeat count, got {canaries}")
+    from harness.privacy.canaries import parse_repeats
+
+    repeats = parse_repeats(getattr(args, "canary_repeats", "1,4,16"))
+    return TrainRun(model=model, train=train, out=Path(out), corpus=corpus, resume=args.resume, name=path.stem,
+                    canaries=canaries, canary_repeats=repeats)
 
 
 def main(args: argparse.Namespace) -> int:

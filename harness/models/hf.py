@@ -15,7 +15,9 @@ import json
 import os
 import shutil
 import sys
+import time
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from harness.api import (
     Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, ModelInfo, RollingLoglikelihood, TokenLogprobs,
 )
 from harness.cache import default_cache_dir
+from harness.compress.adapter import compression_from
 from harness.errors import HarnessError
 from harness.models.settings import check_device_and_dtype
 from harness.models.hashing import cached_file_sha256
@@ -49,6 +52,8 @@ class HFModel:
         chat_template: bool = False,
         cache_dir: Path | None = None,
         prefix_reuse: bool = True,
+        compress: str | None = None,  # a SPEC of harness.compress.spec, applied once the model loads
+        compress_embeddings: bool = False,
     ) -> None:
         if (path is None) == (gguf_package is None):
             raise HarnessError(f"model {name}: give either `path` (a folder or GGUF file) or `gguf_package`")
@@ -67,6 +72,7 @@ class HFModel:
         # the numbers are the same either way, up to float rounding.
         self.prefix_reuse = prefix_reuse
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.compression = compression_from(compress, compress_embeddings, name, self.cache_dir)
 
     # ---- where the weights are -------------------------------------------------------------
 
@@ -174,8 +180,17 @@ class HFModel:
             )
         return length
 
-    @cached_property
+    @property
     def info(self) -> ModelInfo:
+        """The identity, and with --compress what the transform did (known once the model loads)."""
+        identity = self._identity
+        if self.compression is None:
+            return identity
+        details = {**identity.details, "compression": self.compression.details(identity.fingerprint)}
+        return replace(identity, details=details)
+
+    @cached_property
+    def _identity(self) -> ModelInfo:
         folder = self.folder
         if self._gguf is not None:
             weights = cached_file_sha256(self._gguf, self.cache_dir)
@@ -185,7 +200,10 @@ class HFModel:
             for p in [folder / "config.json", *self._weight_files(folder), *_tokenizer_files(folder)]:
                 digest.update(f"{p.name}:{cached_file_sha256(p, self.cache_dir)}".encode())
             weights = digest.hexdigest()
-        fingerprint = hashlib.sha256(json.dumps({"weights": weights, "dtype": self.dtype}).encode()).hexdigest()[:16]
+        settings = {"weights": weights, "dtype": self.dtype}
+        if self.compression is not None and self.compression.identity is not None:
+            settings["compress"] = self.compression.identity  # the call cache never mixes variants
+        fingerprint = hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:16]
         tokenizer_config = folder / "tokenizer_config.json"
         has_chat = (folder / "chat_template.jinja").exists() or (
             tokenizer_config.exists() and "chat_template" in tokenizer_config.read_text(encoding="utf-8")
@@ -231,13 +249,18 @@ class HFModel:
             raise HarnessError(f"model {self.name}: device cuda asked for, but torch sees no CUDA device; use --device cpu")
         if self.device == "mps" and not torch.backends.mps.is_available():
             raise HarnessError(f"model {self.name}: device mps asked for, but it is not available; use --device cpu")
+        model_class = self._model_class()
+        load_started = time.perf_counter()  # after the imports: the load time is the weights' (and --compress's)
         try:
-            model = self._model_class().from_pretrained(
+            model = model_class.from_pretrained(
                 self.folder, dtype=getattr(torch, self.dtype), trust_remote_code=self.trust_remote_code
             )
         except Exception as e:
             raise HarnessError(f"{self.folder}: transformers cannot load this model ({_first_line(e)})") from None
-        return model.to(self.device).eval()
+        model = model.to(self.device).eval()
+        if self.compression is not None:
+            model = self.compression.apply(model, load_started, self._identity.fingerprint)
+        return model
 
     def _model_class(self) -> Any:
         """The config's architecture class, imported alone through transformers' lazy module
@@ -303,14 +326,16 @@ class HFModel:
     # ---- the contract ----------------------------------------------------------------------
 
     def loglikelihood(self, requests: list[LoglikelihoodRequest]) -> list[Loglikelihood]:
-        render_chat = None
+        return pair_loglikelihoods(
+            self._score_pairs, self.encode, self.prefix_token, self.max_length, requests, self.chat_renderer(requests)
+        )
+
+    def chat_renderer(self, requests: Sequence[LoglikelihoodRequest]) -> Any:
         if any(r.chat for r in requests) and getattr(self.tokenizer, "chat_template", None):
             from harness.models.generation import chat_turn
 
-            render_chat = functools.partial(chat_turn, self.tokenizer)
-        return pair_loglikelihoods(
-            self._score_pairs, self.encode, self.prefix_token, self.max_length, requests, render_chat
-        )
+            return functools.partial(chat_turn, self.tokenizer)
+        return None
 
     def loglikelihood_rolling(self, texts: list[str]) -> list[RollingLoglikelihood]:
         return rolling_loglikelihoods(self._score_windows, self.encode, self.prefix_token, self.max_length, texts)
@@ -354,6 +379,12 @@ class HFModel:
         if not getattr(self.tokenizer, "chat_template", None):
             raise HarnessError(f"model {self.name}: the tokenizer has no chat template")
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def explainer(self) -> Any:
+        """Optional capability (harness.explain.capability.Explainable), for `--explain`."""
+        from harness.explain.adapters import hf_explainer
+
+        return hf_explainer(self)
 
 
 # Files a transformers tokenizer is read from (any that a folder has).

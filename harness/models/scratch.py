@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from harness.api import (
     Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, ModelInfo, RollingLoglikelihood, TokenLogprobs,
 )
 from harness.cache import default_cache_dir
+from harness.compress.adapter import compression_from
 from harness.errors import HarnessError
 from harness.models.settings import check_device_and_dtype
 from harness.models.hashing import cached_file_sha256
@@ -50,6 +53,8 @@ class ScratchModel:
         device: str = "cpu",
         dtype: str = "float32",
         cache_dir: Path | None = None,
+        compress: str | None = None,  # a SPEC of harness.compress.spec, applied once the model loads
+        compress_embeddings: bool = False,
     ) -> None:
         if (checkpoint is None) == (path is None):
             raise HarnessError(f"model {name}: give the checkpoint folder as `checkpoint:` in the preset")
@@ -65,6 +70,7 @@ class ScratchModel:
         self.device = device
         self.dtype = dtype
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.compression = compression_from(compress, compress_embeddings, name, self.cache_dir)
 
     # ---- the checkpoint, without loading it ----------------------------------------------------
 
@@ -113,13 +119,24 @@ class ScratchModel:
                 raise HarnessError(f"{f}: missing; the checkpoint folder is incomplete, retrain it")
         return files
 
-    @cached_property
+    @property
     def info(self) -> ModelInfo:
+        """The identity, and with --compress what the transform did (known once the model loads)."""
+        identity = self._identity
+        if self.compression is None:
+            return identity
+        details = {**identity.details, "compression": self.compression.details(identity.fingerprint)}
+        return replace(identity, details=details)
+
+    @cached_property
+    def _identity(self) -> ModelInfo:
         config = self._config
         digest = hashlib.sha256()
         for f in self._files():
             digest.update(cached_file_sha256(f, self.cache_dir).encode())
         digest.update(json.dumps({"dtype": self.dtype}).encode())
+        if self.compression is not None and self.compression.identity is not None:
+            digest.update(json.dumps(self.compression.identity).encode())  # the call cache never mixes variants
         tok = config.get("tokenizer", {})
         corpus = config.get("corpus", {})
         return ModelInfo(
@@ -152,9 +169,13 @@ class ScratchModel:
         from harness.scratch.checkpoint import load_model
 
         self._config
+        load_started = time.perf_counter()
         if self.device == "cuda" and not torch.cuda.is_available():
             raise HarnessError(f"model {self.name}: device cuda asked for, but torch sees no CUDA device; use --device cpu")
-        return load_model(self.folder, self.device, getattr(torch, self.dtype))
+        model = load_model(self.folder, self.device, getattr(torch, self.dtype))
+        if self.compression is not None:
+            model = self.compression.apply(model, load_started, self._identity.fingerprint)
+        return model
 
     @property
     def prefix_token(self) -> int:
@@ -249,6 +270,12 @@ class ScratchModel:
         model = self.model
         return score_sequences(lambda ids, mask: model(ids), sequences, pad_id=self.prefix_token,
                                batch_size=self.batch_size, device=self.device, top_k=top_k)
+
+    def explainer(self) -> Any:
+        """Optional capability (harness.explain.capability.Explainable), for `--explain`."""
+        from harness.explain.adapters import scratch_explainer
+
+        return scratch_explainer(self)
 
 
 def _with_defaults(model: dict[str, Any]) -> dict[str, Any]:

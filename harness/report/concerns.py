@@ -43,6 +43,11 @@ CONCERNS = (
         ("squad", "truthfulqa_mc"), ("truthfulqa_mc:mc2", "squad:f1"),
     ),
     Concern(
+        "privacy", "Privacy", "Does the model reproduce its training text, planted secrets or personal data?",
+        ("memorization", "canary_exposure", "pii_leakage"),
+        ("pii_leakage:leak_rate", "memorization:extraction_gap", "canary_exposure:mean_exposure"),
+    ),
+    Concern(
         "language-modelling", "Language modelling", "How well does the model predict ordinary text?",
         ("perplexity",), ("perplexity:bits_per_byte",),
     ),

@@ -71,6 +71,14 @@ def _with_item_text(fields: list[tuple[str, str]], item: Any) -> list[tuple[str,
     return fields + [(f"data: {name}", text) for name, text in item if text not in seen]
 
 
+def _masked(fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Personal data the detectors find (harness.privacy.pii) replaced by [KIND] in every text
+    shown; the run's records keep the raw text."""
+    from harness.privacy.pii import mask
+
+    return [(name, mask(text)) for name, text in fields]
+
+
 def _capped(fields: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     if len(fields) <= MAX_FIELDS:
         return tuple(fields)
@@ -117,7 +125,8 @@ def worst_samples(
             scored.append((badness, v, record))
         scored.sort(key=lambda t: -t[0])
         samples = tuple(
-            Sample(str(r["id"]), v, _capped(_with_item_text(_strings(r), texts.get(str(r["id"]), ())))) for _, v, r in scored[:k]
+            Sample(str(r["id"]), v, _capped(_masked(_with_item_text(_strings(r), texts.get(str(r["id"]), ())))))
+            for _, v, r in scored[:k]
         )
         if samples:
             result.append(WorstSamples(spec.name, spec.direction, samples))

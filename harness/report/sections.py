@@ -18,6 +18,7 @@ from harness.gate.policy import Policy, Rule
 from harness.gate.runs import Run, load_records
 from harness.report.charts import Chart, Point, dot_chart, fmt
 from harness.report.deltas import Delta, suite_deltas
+from harness.report.explain_panels import ExplainSection, run_section
 from harness.report.samples import WorstSamples, dataset_texts, worst_samples
 from harness.report.subjects import Column
 
@@ -53,6 +54,7 @@ class RunSamples:
     label: str
     worst: tuple[WorstSamples, ...]
     note: str
+    explained: ExplainSection | None = None  # the run's <suite>.explain.jsonl, when it has one
 
 
 @dataclass(frozen=True)
@@ -354,7 +356,7 @@ class SuiteBuilder:
                 worst = tuple(worst_samples(self.kind, specs, records, texts, self.worst_k))
             except RECORD_ERRORS as e:
                 worst, note = (), f"no per-sample scores: the suite kind cannot read these records ({type(e).__name__}: {e})"
-            out.append(RunSamples(label, worst, note))
+            out.append(RunSamples(label, worst, note, run_section(s.run.path, self.suite)))
         return out
 
 

@@ -129,6 +129,7 @@ class CausalSelfAttention(nn.Module):
         attn_mask: torch.Tensor | None,  # (B, 1, T, S) True where a query may attend, or None for plain causal
         cache: KVCache | None,
         layer: int,
+        weights: list[torch.Tensor] | None = None,  # when given, this layer's attention weights (B, H, T, S) are appended
     ) -> torch.Tensor:
         B, T, C = x.shape
         H, D = self.config.n_head, self.config.head_dim
@@ -140,7 +141,9 @@ class CausalSelfAttention(nn.Module):
         if cache is not None:
             k, v = cache.store(layer, k, v)  # (B, H, S, D), S = cached + T
         dropout = self.config.dropout if self.training else 0.0
-        if attn_mask is None:
+        if weights is not None:
+            y = self._attend_explicitly(q, k, v, attn_mask, weights)  # (B, H, T, D)
+        elif attn_mask is None:
             # Without padding: causal over the T new positions; a single query attends to all keys.
             causal = T > 1 and k.size(2) == T
             if T > 1 and not causal:
@@ -150,6 +153,20 @@ class CausalSelfAttention(nn.Module):
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout)  # (B, H, T, D)
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C), heads side by side again
         return F.dropout(self.c_proj(y), self.config.dropout, self.training)
+
+    def _attend_explicitly(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None, weights: list[torch.Tensor]
+    ) -> torch.Tensor:
+        """softmax(q k^T / sqrt(D)) v with the weights kept (what the fused kernel computes
+        without materialising them), for explanations (harness.explain). No dropout: eval only."""
+        T, S = q.size(2), k.size(2)
+        scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.size(-1))  # (B, H, T, S)
+        if attn_mask is None:
+            # Causal over the new positions, which are the last T of the S keys.
+            attn_mask = torch.ones(T, S, dtype=torch.bool, device=q.device).tril(S - T)[None, None]  # (1, 1, T, S)
+        att = scores.masked_fill(~attn_mask, float("-inf")).softmax(dim=-1)  # (B, H, T, S)
+        weights.append(att)
+        return att @ v  # (B, H, T, D)
 
 
 class MLP(nn.Module):
@@ -181,8 +198,9 @@ class Block(nn.Module):
         attn_mask: torch.Tensor | None,
         cache: KVCache | None,
         layer: int,
+        weights: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:  # (B, T, C) -> (B, T, C)
-        x = x + self.attn(self.ln_1(x), rotary, attn_mask, cache, layer)
+        x = x + self.attn(self.ln_1(x), rotary, attn_mask, cache, layer, weights)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -224,13 +242,15 @@ class GPT(nn.Module):
         attn_mask: torch.Tensor | None = None,  # (B, 1, T, S) bool, True = may attend; default causal
         cache: KVCache | None = None,  # filled with this call's keys and values when given
         last_only: bool = False,  # logits of the last position only, (B, 1, V): all that decoding needs
+        embeds: torch.Tensor | None = None,  # (B, T, C) token embeddings to read instead of wte(idx) (attributions)
+        attentions: list[torch.Tensor] | None = None,  # when given, each layer's attention weights (B, H, T, S) are appended
     ) -> torch.Tensor:  # (B, T, V) logits
-        B, T = idx.shape
+        B, T = idx.shape if embeds is None else embeds.shape[:2]
         if positions is None:
             if T > self.config.block_size:
                 raise ValueError(f"{T} tokens is more than block_size {self.config.block_size}")
-            positions = torch.arange(T, device=idx.device).expand(B, T)  # (B, T)
-        x = self.wte(idx)  # (B, T, C)
+            positions = torch.arange(T, device=self.wte.weight.device).expand(B, T)  # (B, T)
+        x = self.wte(idx) if embeds is None else embeds  # (B, T, C)
         rotary = None
         if self.wpe is not None:
             x = x + self.wpe(positions)  # (B, T, C)
@@ -238,7 +258,7 @@ class GPT(nn.Module):
             rotary = rotary_tables(positions, self.config.head_dim, self.config.rope_base)  # 2 x (B, T, D/2)
         x = F.dropout(x, self.config.dropout, self.training)
         for layer, block in enumerate(self.blocks):
-            x = block(x, rotary, attn_mask, cache, layer)
+            x = block(x, rotary, attn_mask, cache, layer, attentions)
         if cache is not None:
             cache.length += T
         if last_only:

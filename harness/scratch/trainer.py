@@ -104,6 +104,10 @@ class TrainRun:
     resume: bool = False
     name: str = "scratch"
     stop_after: int | None = None  # stop after this step without saving (tests simulate a kill with it)
+    # Canaries planted in the training stream: this many secrets per repeat count (0: none), see
+    # harness.privacy.canaries; their list is written next to the checkpoint.
+    canaries: int = 0
+    canary_repeats: tuple[int, ...] = (1, 4, 16)
 
 
 @dataclass(frozen=True)
@@ -161,11 +165,13 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 def identity(run: TrainRun, corpus: Corpus, world: int) -> dict[str, Any]:
     """What must match for a resumed run to continue the same loss curve."""
     train = {k: v for k, v in asdict(run.train).items() if k not in NOT_TRAJECTORY}
+    planted = {"canaries": {"n": run.canaries, "repeats": list(run.canary_repeats)}} if run.canaries else {}
     return {
         "model": run.model.to_dict(),
         "train": train,
         "corpus_sha256": corpus.sha256,
         "global_batch": run.train.batch_size * run.train.grad_accum * world,
+        **planted,
     }
 
 
@@ -330,6 +336,8 @@ class Trainer:
         encode = lambda texts: [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)]  # noqa: E731
         data = tokenize_corpus(corpus, encode, tok.token_to_id(EOT), run.model.vocab_size, run.model.block_size,
                                cfg.val_fraction, cfg.seed)
+        if run.canaries:
+            data = self._plant(data, encode, tok.token_to_id(EOT), dist)
         device = resolve_device(cfg, dist)
         amp = resolve_precision(cfg, device)
         torch.manual_seed(cfg.seed)
@@ -344,12 +352,27 @@ class Trainer:
             running = _Running(float(state.get("loss_sum", 0.0)), int(state.get("loss_since", start)))
         if dist.is_main:
             self.meta = checkpoint_meta(run, ident, corpus, tok.get_vocab_size())
+            if run.canaries:
+                from harness.privacy.canaries import CANARY_FILE
+
+                self.meta["canaries"] = {"file": CANARY_FILE, "per_repeat": run.canaries, "repeats": list(run.canary_repeats)}
             if run.resume:
                 _truncate_log(run.out / LOG_FILE, start)
             else:  # (a run killed before its first checkpoint leaves a log to start afresh)
                 ckpt.write_text(run.out / ckpt.TOKENIZER_FILE, tok.to_str())
                 (run.out / LOG_FILE).unlink(missing_ok=True)
         return self._loop(dist, model, optimizer, data, device, amp, start, running, corpus, tok)
+
+    def _plant(self, data: TokenData, encode: Callable[[list[str]], list[list[int]]], eot: int, dist: Dist) -> TokenData:
+        """The training stream with the run's canaries inserted (each exactly its repeat count,
+        checked from the tokens), and their list written next to the checkpoint."""
+        from harness.privacy.canaries import draw_canaries, plant, write_canaries
+
+        canaries = draw_canaries(self.run.canaries, self.run.canary_repeats, self.cfg.seed)
+        train = plant(data.train.numpy(), data.val.numpy(), canaries, encode, eot, self.cfg.seed)
+        if dist.is_main:
+            write_canaries(self.run.out, canaries)
+        return replace(data, train=torch.from_numpy(train))
 
     # ---- the loop ------------------------------------------------------------------------------
 

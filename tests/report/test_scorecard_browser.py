@@ -73,13 +73,13 @@ def test_scorecard_in_chromium(runs, browser, tmp_path: Path) -> None:  # type: 
     card = build_scorecard([load_run(runs.a), load_run(runs.b)], load_run(runs.baseline), Policy(replicates=1000))
     open_page(browser, write_html(card, tmp_path / "scorecard.html"))
     sections = [s.get_attribute("id") for s in browser.find_elements(By.CSS_SELECTOR, "section.concern")]
-    assert sections == ["harmful-content", "fairness", "truthfulness", "language-modelling", "reproducibility"]
+    assert sections == ["harmful-content", "fairness", "truthfulness", "privacy", "language-modelling", "reproducibility"]
     assert "Not evaluated" in browser.find_element(By.ID, "truthfulness").text
     # the answer first: the matrix is the first thing in <main>, its rows the concerns
     first = browser.execute_script("return document.querySelector('main').firstElementChild.id")
     assert first == "matrix"
     rows = [r.text.split("\n")[0] for r in browser.find_elements(By.CSS_SELECTOR, "table.matrix tbody th")]
-    assert rows == ["Harmful content", "Fairness and bias", "Truthfulness", "Language modelling"]
+    assert rows == ["Harmful content", "Fairness and bias", "Truthfulness", "Privacy", "Language modelling"]
     assert_inert(browser)
 
     # details on demand: the suite is one line until opened; the samples stay behind their warning
@@ -171,6 +171,8 @@ def test_ten_models_side_by_side(demo_like_run: Path, browser, tmp_path: Path) -
     assert len(figure.find_elements(By.CSS_SELECTOR, "circle")) == 10  # every model on one axis
     # opened, every suite's table fits the window too
     for suite in page.find_elements(By.CSS_SELECTOR, "details.suite:not([open])"):
+        # centred first: scrolled to the very top, a summary sits under the sticky <nav>
+        page.execute_script("arguments[0].scrollIntoView({block: 'center'})", suite)
         suite.find_element(By.TAG_NAME, "summary").click()
     widths = page.execute_script("return [...document.querySelectorAll('details.suite .wrap')].map(w => w.scrollWidth - w.clientWidth)")
     assert len(widths) >= 8 and max(widths) <= 0, widths

@@ -83,7 +83,7 @@ def test_rule_errors_name_the_place(tmp_path: Path) -> None:
 def test_sections_badges_and_nulls(runs) -> None:  # type: ignore[no-untyped-def]
     card = card_for(runs)
     by_id = {c.id: c for c in card.concerns}
-    assert list(by_id) == ["harmful-content", "fairness", "truthfulness", "language-modelling"]
+    assert list(by_id) == ["harmful-content", "fairness", "truthfulness", "privacy", "language-modelling"]
     assert by_id["truthfulness"].suites == ()  # not evaluated
     assert [s.name for s in by_id["harmful-content"].suites] == ["toxicity", "filter"]
     # the filter's subgroup metric sits under fairness, its overall metrics under harm
