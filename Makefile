@@ -27,8 +27,9 @@ $(TEST_STAMP): $(STAMP) requirements-test.txt
 	$(BIN)/pip install --quiet -r requirements-test.txt
 	touch $(TEST_STAMP)
 
-# The default evaluation: every suite on its built-in data, on the default model (about 5 minutes
-# on 2 CPU cores; a re-run is answered from the call cache in seconds).
+# The default evaluation: every suite on its built-in data, on the default model (23 minutes on 2
+# CPU cores shared with other jobs, about half of it the explanations; a re-run of the suites is
+# answered from the call cache).
 DEMO_SUITES := perplexity crows_pairs stereoset bbq counterfactual toxicity toxicity_filter truthfulqa_mc squad pii_leakage memorization
 # squad with one in-context example (a chat turn): the default model then answers with a short
 # span more often (exact match 0.13 instead of 0.00, F1 0.26 against 0.28 at 0-shot; k = 3 and 5
