@@ -2,13 +2,14 @@
 without it, both measured in this process (model loading included in both, no call cache).
 
     .venv/bin/python benchmarks/bench_explain.py [--model smollm2-135m] [--k 10] [--steps 32 8]
-        [--others-limit 60] [--suites crows_pairs stereoset bbq counterfactual truthfulqa_mc]
+        [--others-limit 60] [--rounds 3] [--suites crows_pairs stereoset bbq counterfactual truthfulqa_mc]
 
-Target (issue 12): on the built-in CrowS-Pairs (every pair), the run with `--explain 10` takes at
+Target (issue 12): on the built-in CrowS-Pairs (every pair), the run with `--explain 10` (its
+defaults: token differences, gradient x input and attention, no integrated gradients) takes at
 most 1.5x the run without it. The other pair suites are timed on their first `--others-limit`
 items, for their per-suite cost (reported, not judged: a smaller run makes the same ten
-explanations a larger share). Each integrated-gradients step count in `--steps` is measured;
-the verdict line is for the first (the default, 32).
+explanations a larger share). Each integrated-gradients step count in `--steps` is measured too
+(`--explain-steps N`; 0 is the default); the verdict line is for the first.
 
 Prints per suite: seconds without, seconds with, the ratio (wall time, judged; and CPU time of
 this process, steadier when the machine is shared), the explanations' largest
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -52,7 +54,7 @@ def quality(path: Path) -> tuple[float, float]:
     """Largest sum error (nats) and largest completeness error over the explanations written."""
     lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
     sums = [abs(o["loglikelihood"] - o["recorded_loglikelihood"]) for line in lines for o in line["options"]]
-    comp = [o["ig"]["completeness_error"] for line in lines for o in line["options"] if o["ig"]["completeness_error"] is not None]
+    comp = [o["ig"]["completeness_error"] for line in lines for o in line["options"] if o["ig"] and o["ig"]["completeness_error"] is not None]
     return max(sums, default=0.0), max(comp, default=0.0)
 
 
@@ -60,8 +62,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--steps", type=int, nargs="+", default=[32, 8])
+    parser.add_argument("--steps", type=int, nargs="+", default=[0, 8, 32])
     parser.add_argument("--others-limit", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per suite (medians)")
     parser.add_argument("--suites", nargs="+", default=["crows_pairs", "stereoset", "bbq", "counterfactual", "truthfulqa_mc"])
     args = parser.parse_args()
 
@@ -74,10 +77,18 @@ def main() -> int:
         for suite in args.suites:
             limit = None if suite == TARGET_SUITE else args.others_limit
             timed_run(suite, args.model, Path(tmp) / f"warm-{suite}", 4, None)  # imports and file caches warm
-            base, base_cpu = timed_run(suite, args.model, Path(tmp) / f"base-{suite}", limit, None)
+            # Rounds interleave the run without explanations and each step count (A B C ... A B C ...):
+            # medians of wall and CPU time, steadier than one of each on a shared machine.
+            times: dict[int | None, list[tuple[float, float]]] = {None: [], **{s: [] for s in args.steps}}
+            for r in range(args.rounds):
+                times[None].append(timed_run(suite, args.model, Path(tmp) / f"base-{suite}-{r}", limit, None))
+                for steps in args.steps:
+                    out = Path(tmp) / f"explain-{suite}-{steps}-{r}"
+                    times[steps].append(timed_run(suite, args.model, out, limit, ExplainOptions(args.k, Settings(steps=steps))))
+            base, base_cpu = (statistics.median(t[i] for t in times[None]) for i in (0, 1))
             for steps in args.steps:
-                out = Path(tmp) / f"explain-{suite}-{steps}"
-                with_explain, with_cpu = timed_run(suite, args.model, out, limit, ExplainOptions(args.k, Settings(steps=steps)))
+                out = Path(tmp) / f"explain-{suite}-{steps}-0"
+                with_explain, with_cpu = (statistics.median(t[i] for t in times[steps]) for i in (0, 1))
                 ratio = with_explain / base
                 sum_err, comp_err = quality(out / f"{suite}.explain.jsonl")
                 items = "all items" if limit is None else f"first {limit} items"
@@ -92,7 +103,8 @@ def main() -> int:
     if not verdicts:
         return 0
     first = args.steps[0]
-    print(f"verdict (default {first} steps): {'PASS' if verdicts[first] else 'FAIL'}")
+    print(f"verdict ({first} integrated-gradients steps{', the default of --explain' if first == 0 else ''}): "
+          f"{'PASS' if verdicts[first] else 'FAIL'}")
     return 0 if verdicts[first] else 1
 
 

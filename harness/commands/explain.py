@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, help="read the items from this file instead of the suite's built-in data")
     parser.add_argument("--items", required=True, metavar="ID[,ID...]", help="the item ids to explain, comma-separated")
     parser.add_argument("-o", "--output", type=Path, default=Path("explain.html"), help="the HTML page to write (default: explain.html)")
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"integrated-gradients steps (default {DEFAULT_STEPS})")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"integrated-gradients steps (default {DEFAULT_STEPS}; 0: none)")
     parser.add_argument("--baseline", choices=BASELINES, default="zero", help="integrated-gradients baseline (default: zero)")
     parser.add_argument("--seed", type=int, default=1234, help="the run seed (few-shot examples are drawn with it; default 1234)")
     parser.add_argument("--device", choices=["cpu", "cuda", "mps"], help="where the model runs")

@@ -79,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scorecard", action="store_true", help="also write the HTML ethics scorecard to OUT/scorecard.html")
     why = parser.add_argument_group("explanations: pair and multiple-choice suites, hf and scratch models (see docs/explain.md)")
     why.add_argument("--explain", type=int, metavar="K", help="after each pair or multiple-choice suite, explain its K items with the largest bias signal into OUT/<suite>.explain.jsonl")
-    why.add_argument("--explain-steps", type=int, default=32, metavar="N", help="integrated-gradients steps (default 32)")
+    why.add_argument("--explain-steps", type=int, default=0, metavar="N", help="also integrated gradients with N steps, each a forward and backward pass per option (default 0: none; 32 is harness explain's default)")
     why.add_argument("--explain-baseline", choices=["zero", "other"], default="zero", help="integrated-gradients baseline: the zero embedding (default) or the other option's aligned tokens")
     shots = parser.add_argument_group("few-shot prompting: squad, truthfulqa_mc, bbq (see docs/qa.md)")
     shots.add_argument("--num-fewshot", type=fewshot_count, action="append", metavar="[SUITE=]K", help="K solved examples before each item, in every suite of the command that builds prompts, or in SUITE alone (repeatable); overrides the suite YAML's fewshot.k; 0: none")

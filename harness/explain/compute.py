@@ -27,11 +27,17 @@ import torch
 
 from harness.explain.capability import Explainer
 from harness.explain.settings import DEFAULT_STEPS
-from harness.models.scoring import target_logprobs
+from harness.models.scoring import length_sorted_batches, target_logprobs
 from harness.tokens import Span
 
 # Interpolated sequences are batched up to this many tokens per forward pass (memory stays modest).
 TOKEN_BUDGET = 2048
+# The options' own pass (log-probs, gradient x input, attention) batches options up to this many
+# tokens and rows: one option of about 17 tokens per pass left SmolLM2-135M reading its weights
+# for little arithmetic (0.15 s per option; batched, about half). Every layer's attention weights
+# of a batch are held at once (rows x layers x heads x T^2 floats), hence the modest limits.
+FIRST_PASS_TOKENS = 1024
+FIRST_PASS_ROWS = 16
 # Path positions a = u^3 for Gauss-Legendre nodes u. A model that normalises its inputs (RMSNorm,
 # LayerNorm) is nearly scale-invariant along the path from the zero embedding, except very near it
 # (within sqrt(eps) / |x|), where f changes fastest; uniform nodes miss that region (on the tiny
@@ -47,15 +53,17 @@ class TextExplanation:
     n_targets: int  # the last n_targets tokens are scored
     logprobs: tuple[float, ...]  # log P(t | tokens before it) for each target token, float32 log-softmax
     grad_x_input: tuple[float, ...]  # per input token (len(tokens) - 1)
-    integrated_gradients: tuple[float, ...]  # per input token
+    integrated_gradients: tuple[float, ...] | None  # per input token; None at 0 steps
     f_input: float  # the log-likelihood at the input: sum of `logprobs` in float64
-    f_baseline: float  # the same at the baseline embeddings
+    f_baseline: float | None  # the same at the baseline embeddings (None at 0 steps)
     steps: int
     attention: np.ndarray | None  # (L, H, n_targets, len(tokens) - 1) float16: rows of the positions predicting the targets
 
     @property
     def completeness_error(self) -> float | None:
-        """|sum IG - (f(x) - f(x'))| / |f(x) - f(x')|; None when f(x) = f(x')."""
+        """|sum IG - (f(x) - f(x'))| / |f(x) - f(x')|; None when f(x) = f(x') or without IG."""
+        if self.integrated_gradients is None or self.f_baseline is None:
+            return None
         gap = self.f_input - self.f_baseline
         if gap == 0:
             return None
@@ -132,6 +140,94 @@ def integrated_gradients(
     return ((x - base).double() * summed).sum(dim=-1), f_base
 
 
+@dataclass(frozen=True)
+class FirstPass:
+    """What one pass at the input gives for an option: per-token log-probabilities, gradient x
+    input, attention rows."""
+
+    logprobs: torch.Tensor  # (n,) float32 log-softmax of the scored tokens
+    grad_x_input: torch.Tensor  # (T,) float64
+    attention: np.ndarray | None  # (L, H, n, T) float16
+
+
+def first_passes(
+    explainer: Explainer, spans: Sequence[Span], *, attention: bool = True,
+    token_budget: int = FIRST_PASS_TOKENS, max_rows: int = FIRST_PASS_ROWS,
+) -> list[FirstPass]:
+    """One forward and backward pass per batch of spans, right-padded: the models that explain are
+    causal, so a real position never sees the padding after it, and each row's positions, logits,
+    attention rows and input gradients are those of the span alone (rows are independent in the
+    backward pass too). Parameters must be frozen by the caller."""
+    out: list[FirstPass | None] = [None] * len(spans)
+    device = explainer.device
+    for batch in length_sorted_batches([len(s.inputs) for s in spans], "auto", token_budget, max_rows):
+        chosen = [spans[i] for i in batch]
+        T = max(len(s.inputs) for s in chosen)
+        ids = torch.zeros((len(chosen), T), dtype=torch.long, device=device)  # padding: token 0, never seen by real positions
+        for r, s in enumerate(chosen):
+            ids[r, : len(s.inputs)] = torch.tensor(s.inputs, dtype=torch.long, device=device)
+        with torch.no_grad():
+            x = explainer.embed(ids).detach()  # (B, T, C)
+        inputs = x.clone().requires_grad_(True)
+        logits, weights = explainer.forward(inputs, attention)
+        logprobs = []
+        for r, s in enumerate(chosen):
+            end = len(s.inputs)
+            targets = torch.tensor(s.targets, dtype=torch.long, device=device)
+            logprobs.append(target_logprobs(logits[r, end - s.n_targets : end].float(), targets))  # (n,)
+        (grad,) = torch.autograd.grad(torch.cat(logprobs).sum(), inputs)  # (B, T, C)
+        for r, (i, s) in enumerate(zip(batch, chosen)):
+            end, n = len(s.inputs), s.n_targets
+            att = None
+            if attention:
+                # Each layer (B, H, T, T): the rows of the positions that predict the targets, the real keys.
+                att = torch.stack([w[r, :, end - n : end, :end].detach().float() for w in weights]).cpu().numpy().astype(np.float16)
+            gxi = (grad[r, :end].double() * x[r, :end].double()).sum(dim=-1)  # (T,)
+            out[i] = FirstPass(logprobs[r].detach(), gxi, att)
+    return out  # type: ignore[return-value]
+
+
+def explain_spans(
+    explainer: Explainer,
+    spans: Sequence[Span],
+    *,
+    steps: int = DEFAULT_STEPS,
+    baseline_tokens: Sequence[Sequence[int | None] | None] | None = None,
+    attention: bool = True,
+    token_budget: int = TOKEN_BUDGET,
+    power: int = POWER,
+) -> list[TextExplanation]:
+    """Everything shown for each option (see explain_span); the options' own passes are batched."""
+    if steps < 0:
+        raise ValueError(f"integrated gradients needs 0 steps (none) or more, got {steps}")
+    bases = list(baseline_tokens) if baseline_tokens is not None else [None] * len(spans)
+    device = explainer.device
+    results = []
+    with frozen(explainer.module):
+        firsts = first_passes(explainer, spans, attention=attention)
+        for span, first, base_tokens in zip(spans, firsts, bases):
+            ig, f_base = None, None
+            if steps:
+                with torch.no_grad():
+                    x = explainer.embed(torch.tensor([span.inputs], dtype=torch.long, device=device))[0].detach()  # (T, C)
+                base = baseline_embeddings(explainer, x, base_tokens)
+                targets = torch.tensor(span.targets, dtype=torch.long, device=device)
+                ig, f_base = integrated_gradients(explainer, x, base, targets, steps, token_budget, power)
+            values = first.logprobs.double().cpu().tolist()
+            results.append(TextExplanation(
+                tokens=tuple(span.tokens),
+                n_targets=span.n_targets,
+                logprobs=tuple(values),
+                grad_x_input=tuple(first.grad_x_input.cpu().tolist()),
+                integrated_gradients=None if ig is None else tuple(ig.cpu().tolist()),
+                f_input=math.fsum(values),
+                f_baseline=f_base,
+                steps=steps,
+                attention=first.attention,
+            ))  # fmt: skip
+    return results
+
+
 def explain_span(
     explainer: Explainer,
     span: Span,
@@ -143,37 +239,7 @@ def explain_span(
     power: int = POWER,
 ) -> TextExplanation:
     """Everything shown for one option. `baseline_tokens`: per input position, a token id whose
-    embedding is the baseline there, or None for the zero embedding (all zero when not given)."""
-    if steps < 1:
-        raise ValueError(f"integrated gradients needs at least 1 step, got {steps}")
-    device = explainer.device
-    ids = torch.tensor([span.inputs], dtype=torch.long, device=device)  # (1, T)
-    targets = torch.tensor(span.targets, dtype=torch.long, device=device)  # (n,)
-    n = span.n_targets
-    with frozen(explainer.module):
-        with torch.no_grad():
-            x = explainer.embed(ids)[0].detach()  # (T, C)
-        base = baseline_embeddings(explainer, x, baseline_tokens)
-        # One pass at the input gives the per-token log-probabilities, gradient x input and attention.
-        inputs = x[None].clone().requires_grad_(True)  # (1, T, C)
-        logits, weights = explainer.forward(inputs, attention)
-        logprobs = target_logprobs(logits[0, -n:].float(), targets)  # (n,)
-        (grad,) = torch.autograd.grad(logprobs.sum(), inputs)
-        grad_x_input = (grad[0].double() * x.double()).sum(dim=-1)  # (T,)
-        ig, f_base = integrated_gradients(explainer, x, base, targets, steps, token_budget, power)
-    att = None
-    if attention:
-        # Each layer (1, H, T, T): the rows of the positions that predict the targets, all keys.
-        att = torch.stack([w[0, :, -n:, :].detach().float() for w in weights]).cpu().numpy().astype(np.float16)
-    values = logprobs.detach().double().cpu().tolist()
-    return TextExplanation(
-        tokens=tuple(span.tokens),
-        n_targets=n,
-        logprobs=tuple(values),
-        grad_x_input=tuple(grad_x_input.cpu().tolist()),
-        integrated_gradients=tuple(ig.cpu().tolist()),
-        f_input=math.fsum(values),
-        f_baseline=f_base,
-        steps=steps,
-        attention=att,
-    )
+    embedding is the baseline there, or None for the zero embedding (all zero when not given).
+    `steps` 0: no integrated gradients."""
+    return explain_spans(explainer, [span], steps=steps, baseline_tokens=[baseline_tokens], attention=attention,
+                         token_budget=token_budget, power=power)[0]  # fmt: skip

@@ -9,7 +9,8 @@ model on the same items write the same bytes):
                     from the suite's record, "max_abs_error": the larger of the two options' errors},
      "options": [{"name", "tokens", "text", "n_targets", "logprobs", "loglikelihood",
                   "recorded_loglikelihood", "token_differences", "grad_x_input",
-                  "integrated_gradients", "ig": {"f_input", "f_baseline", "completeness_error"},
+                  "integrated_gradients" (null at 0 steps), "ig": {"f_input", "f_baseline", "completeness_error"}
+                  (null at 0 steps),
                   "attention": {"dtype": "float16", "shape": [L, H, n_targets, n_inputs],
                                 "rows_from": first query position, "base64": little-endian bytes}}]}
 
@@ -21,13 +22,15 @@ from __future__ import annotations
 
 import base64
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from harness.explain.align import aligned_baseline, segment_deltas, segments, token_differences
+from harness.explain.align import Segment, aligned_baseline, segment_deltas, segments, token_differences
 from harness.explain.capability import Explainer
-from harness.explain.compute import POWER, TextExplanation, explain_span
+from harness.explain.compute import POWER, TextExplanation, explain_spans
 from harness.explain.settings import Settings
 from harness.explain.targets import Choice
 
@@ -50,46 +53,65 @@ def _option(name: str, e: TextExplanation, text: list[str], recorded: float, dif
         "recorded_loglikelihood": recorded,
         "token_differences": diffs,
         "grad_x_input": list(e.grad_x_input),
-        "integrated_gradients": list(e.integrated_gradients),
-        "ig": {"f_input": e.f_input, "f_baseline": e.f_baseline, "completeness_error": e.completeness_error},
+        "integrated_gradients": None if e.integrated_gradients is None else list(e.integrated_gradients),
+        "ig": None if e.integrated_gradients is None else
+              {"f_input": e.f_input, "f_baseline": e.f_baseline, "completeness_error": e.completeness_error},
     }
     if e.attention is not None:
         option["attention"] = {**encode_attention(e.attention), "rows_from": e.n_inputs - e.n_targets}
     return option
 
 
-def explain_item(
-    explainer: Explainer,
-    *,
-    item_id: str,
-    suite: str,
-    kind: str,
-    signal_name: str,
-    choice: Choice,
-    requests: dict[str, Any],
-    recorded: dict[str, float],
+@dataclass(frozen=True)
+class Item:
+    """One item to explain: `choice.favoured` (a) against `choice.other` (b), with the suite's own
+    requests for them and the log-likelihoods the suite recorded."""
+
+    item_id: str
+    suite: str
+    kind: str
+    signal_name: str
+    choice: Choice
+    requests: dict[str, Any]
+    recorded: dict[str, float]
+
+
+def explain_items(explainer: Explainer, items: Sequence[Item], settings: Settings) -> list[dict[str, Any]]:
+    """The explanation lines of the items, in their order; all options' own passes are batched."""
+    spans, segs, baselines = [], [], []
+    for item in items:
+        span_a, span_b = explainer.spans([item.requests[n] for n in (item.choice.favoured, item.choice.other)])
+        there, back = segments(span_a.tokens, span_b.tokens), segments(span_b.tokens, span_a.tokens)
+        spans += [span_a, span_b]
+        segs.append((there, back))
+        if settings.baseline == "other":
+            baselines += [aligned_baseline(len(span_a.tokens) - 1, span_b.tokens, there),
+                          aligned_baseline(len(span_b.tokens) - 1, span_a.tokens, back)]  # fmt: skip
+        else:
+            baselines += [None, None]
+    explained = explain_spans(explainer, spans, steps=settings.steps, baseline_tokens=baselines)
+    return [_line(explainer, item, explained[2 * i], explained[2 * i + 1], *segs[i], settings) for i, item in enumerate(items)]
+
+
+def explain_item(explainer: Explainer, *, settings: Settings, **item: Any) -> dict[str, Any]:
+    """The explanation line of one item (the fields of `Item` as keywords)."""
+    return explain_items(explainer, [Item(**item)], settings)[0]
+
+
+def _line(
+    explainer: Explainer, item: Item, a: TextExplanation, b: TextExplanation, segs: Sequence[Segment], back: Sequence[Segment],
     settings: Settings,
 ) -> dict[str, Any]:
-    """The explanation line of one item: `choice.favoured` (a) against `choice.other` (b)."""
-    names = (choice.favoured, choice.other)
-    span_a, span_b = explainer.spans([requests[n] for n in names])
-    segs = segments(span_a.tokens, span_b.tokens)
-    back = segments(span_b.tokens, span_a.tokens)
-    base_a = base_b = None
-    if settings.baseline == "other":
-        base_a = aligned_baseline(len(span_a.tokens) - 1, span_b.tokens, segs)
-        base_b = aligned_baseline(len(span_b.tokens) - 1, span_a.tokens, back)
-    a = explain_span(explainer, span_a, steps=settings.steps, baseline_tokens=base_a)
-    b = explain_span(explainer, span_b, steps=settings.steps, baseline_tokens=base_b)
+    names, recorded = (item.choice.favoured, item.choice.other), item.recorded
     deltas = segment_deltas(a, b, segs)
     errors = [abs(a.f_input - recorded[names[0]]), abs(b.f_input - recorded[names[1]])]
     return {
         "schema": SCHEMA,
-        "id": item_id,
-        "suite": suite,
-        "kind": kind,
-        "signal": {"name": signal_name, "value": choice.signal},
-        "settings": {**settings.to_dict(), "method": f"gauss-legendre a=u^{POWER}"},
+        "id": item.item_id,
+        "suite": item.suite,
+        "kind": item.kind,
+        "signal": {"name": item.signal_name, "value": item.choice.signal},
+        "settings": {**settings.to_dict(), "method": f"gauss-legendre a=u^{POWER}" if settings.steps else None},
         "segments": [{"same": s.same, "a": list(s.a), "b": list(s.b), "delta": d} for s, d in zip(segs, deltas)],
         "difference": {
             "explained": math.fsum(deltas),

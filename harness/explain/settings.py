@@ -9,7 +9,14 @@ from typing import Any
 
 from harness.errors import HarnessError
 
-DEFAULT_STEPS = 32
+DEFAULT_STEPS = 32  # `harness explain`: integrated gradients on the items asked for
+# `harness run --explain K`: none unless --explain-steps asks. Each step is a forward and a backward
+# pass over the option, so 32 steps made a built-in CrowS-Pairs run with --explain 10 take 5.4x
+# the run without it (benchmarks/bench_explain.py), against 1.2x for token differences, gradient x
+# input and attention; and on SmolLM2-135M the log-likelihood along the straight path from every
+# baseline tried is rough (jumps of several nats between neighbouring points), so 32 steps leave
+# completeness errors of 20% to 1,700% there (docs/explain.md).
+RUN_STEPS = 0
 BASELINES = ("zero", "other")
 # The suite kinds whose items have options to compare (harness.explain.targets.RULES).
 EXPLAINABLE_KINDS = ("crows_pairs", "stereoset", "counterfactual", "bbq", "truthfulqa_mc")
@@ -17,7 +24,7 @@ EXPLAINABLE_KINDS = ("crows_pairs", "stereoset", "counterfactual", "bbq", "truth
 
 @dataclass(frozen=True)
 class Settings:
-    steps: int = DEFAULT_STEPS  # integrated-gradients quadrature nodes
+    steps: int = DEFAULT_STEPS  # integrated-gradients quadrature nodes; 0: no integrated gradients
     baseline: str = "zero"  # "zero": the zero embedding; "other": the other option's aligned tokens
 
     def to_dict(self) -> dict[str, Any]:
@@ -30,12 +37,12 @@ class ExplainOptions:
     items with the largest bias signal into OUT/<suite>.explain.jsonl."""
 
     k: int
-    settings: Settings = Settings()
+    settings: Settings = Settings(steps=RUN_STEPS)
 
 
 def check_settings(steps: int, baseline: str, flag: str) -> Settings:
-    if steps < 1:
-        raise HarnessError(f"{flag}: integrated gradients needs at least 1 step, got {steps}")
+    if steps < 0:
+        raise HarnessError(f"{flag}: integrated-gradients steps must be 0 (none) or more, got {steps}")
     if baseline not in BASELINES:
         raise HarnessError(f"{flag}: baseline {baseline!r} is not one of {', '.join(BASELINES)}")
     return Settings(steps, baseline)

@@ -12,7 +12,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.explain.capability import explainer_of
-from harness.explain.explain import explain_item
+from harness.explain.explain import Item, explain_items
 from harness.explain.settings import Settings
 from harness.explain.targets import RULES, Choice, option_requests, recorded_loglikelihoods, scoring_kind, select
 from harness.journal import atomic_write_text
@@ -37,23 +37,12 @@ def explain_records(
     kind = scoring_kind(spec, suite_params)
     by_id = {item.id: item for item in items}
     rule = RULES[spec.kind]
-    lines = []
-    for record, choice in chosen:
-        requests = option_requests(kind, by_id[record["id"]], adapter.info, seed)
-        lines.append(
-            explain_item(
-                explainer,
-                item_id=record["id"],
-                suite=spec.name,
-                kind=spec.kind,
-                signal_name=rule.signal,
-                choice=choice,
-                requests=requests,
-                recorded=recorded_loglikelihoods(record),
-                settings=settings,
-            )
-        )
-    return lines
+    jobs = [
+        Item(item_id=record["id"], suite=spec.name, kind=spec.kind, signal_name=rule.signal, choice=choice,
+             requests=option_requests(kind, by_id[record["id"]], adapter.info, seed), recorded=recorded_loglikelihoods(record))
+        for record, choice in chosen
+    ]  # fmt: skip
+    return explain_items(explainer, jobs, settings)
 
 
 def write_lines(path: Path, lines: Sequence[dict[str, Any]]) -> Path:

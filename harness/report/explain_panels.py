@@ -79,7 +79,7 @@ class OptionPanel:
     name: str
     loglikelihood: float
     recorded: float
-    completeness: str  # the integrated gradients' completeness error, in words
+    completeness: str  # the integrated gradients' completeness error in words, or that they were not computed
     rows: tuple[HeatRow, ...]
     key: AttentionMap | None  # all layers and heads averaged, labelled: the layers' maps share its geometry
     layers: tuple[Layer, ...]
@@ -179,8 +179,14 @@ def _option(option: dict[str, Any]) -> OptionPanel:
     text = [str(t) for t in option["text"]]
     n_inputs = len(text) - 1
     ig = option["ig"]
-    err = ig.get("completeness_error")
-    completeness = "undefined (f(input) = f(baseline))" if err is None else f"{100 * err:.2f}% of f(input) − f(baseline) = {ig['f_input'] - ig['f_baseline']:+.4f}"
+    err = None if ig is None else ig.get("completeness_error")
+    if ig is None:
+        completeness = "integrated gradients not computed (0 steps; --explain-steps N or harness explain --steps N computes them)"
+    elif err is None:
+        completeness = "completeness error of integrated gradients: undefined (f(input) = f(baseline))"
+    else:
+        completeness = (f"completeness error of integrated gradients: {100 * err:.2f}% of f(input) − f(baseline) = "
+                        f"{ig['f_input'] - ig['f_baseline']:+.4f}")
     if err is not None and err > COMPLETENESS_WARNING:
         completeness += (f" — above {100 * COMPLETENESS_WARNING:g}%: the integrated gradients below do not add up to the change "
                          "they explain; read them with care (more steps, or another baseline, may help)")
@@ -192,9 +198,10 @@ def _option(option: dict[str, Any]) -> OptionPanel:
              text, [None] * (len(text) - option["n_targets"]) + list(option["logprobs"]), "log-prob"),
         _row("gradient × input", "attribution of this option's log-likelihood to each input token",
              inputs, option["grad_x_input"], "gradient × input"),
+    ) + (() if ig is None else (
         _row("integrated gradients", "attribution along the path from the baseline; sums to f(input) − f(baseline)",
              inputs, option["integrated_gradients"], "integrated gradients"),
-    )  # fmt: skip
+    ))  # fmt: skip
     layers: list[Layer] = []
     key = None
     if "attention" in option:
@@ -221,7 +228,8 @@ def item_panel(line: dict[str, Any]) -> ItemPanel:
         explained=float(d["explained"]),
         recorded=float(d["recorded"]),
         max_abs_error=float(d["max_abs_error"]),
-        settings=f"integrated gradients: {s['steps']} steps ({s['method']}), baseline {s['baseline']}",
+        settings=(f"integrated gradients: {s['steps']} steps ({s['method']}), baseline {s['baseline']}" if s["steps"]
+                  else "integrated gradients: not computed (0 steps)"),
         options=tuple(_option(o) for o in line["options"]),
     )
 

@@ -1,5 +1,6 @@
 """The drill-down panels read from an explain file: values on hover are the file's numbers, the
-completeness error is shown with a warning above 5%, and the attention maps cover every layer."""
+completeness error is shown with a warning above 5%, the attention maps cover every layer, and a
+run's default (no integrated gradients) says so instead of showing them."""
 
 from __future__ import annotations
 
@@ -31,3 +32,19 @@ def test_completeness_warning(explained_run: Path) -> None:
     panel = item_panel(line)
     assert "50.00%" in panel.options[0].completeness and "above 5%" in panel.options[0].completeness
     assert "1.00%" in panel.options[1].completeness and "above" not in panel.options[1].completeness
+
+
+def test_a_run_without_explain_steps_computes_no_integrated_gradients(run_cli, tiny_llama: Path, tmp_path: Path) -> None:
+    code, _, err = run_cli("run", "crows_pairs", "--model", tiny_llama, "--limit", "6", "--explain", "2", "--out", tmp_path / "r",
+                           "--no-cache", "--quiet")
+    assert code == 0, err
+    lines = read_lines(tmp_path / "r" / "crows_pairs.explain.jsonl")
+    assert len(lines) == 2 and lines[0]["settings"] == {"steps": 0, "baseline": "zero", "method": None}
+    for option in lines[0]["options"]:
+        assert option["integrated_gradients"] is None and option["ig"] is None
+        assert len(option["grad_x_input"]) == len(option["tokens"]) - 1 and "attention" in option
+    panel = item_panel(lines[0])
+    labels = [r.label for r in panel.options[0].rows]
+    assert labels == ["token difference", "log-probability", "gradient × input"]
+    assert panel.options[0].completeness.startswith("integrated gradients not computed")
+    assert panel.settings == "integrated gradients: not computed (0 steps)"
