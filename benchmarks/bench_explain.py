@@ -1,15 +1,16 @@
 """The cost of `harness run SUITE --explain 10` on the default model, relative to the same run
 without it, both measured in this process (model loading included in both, no call cache).
 
-    .venv/bin/python benchmarks/bench_explain.py [--model smollm2-135m] [--k 10] [--steps 32 8]
+    .venv/bin/python benchmarks/bench_explain.py [--model smollm2-135m] [--k 10] [--steps 0 32] [--others-steps 0]
         [--others-limit 60] [--rounds 3] [--suites crows_pairs stereoset bbq counterfactual truthfulqa_mc]
 
 Target (issue 12): on the built-in CrowS-Pairs (every pair), the run with `--explain 10` (its
 defaults: token differences, gradient x input and attention, no integrated gradients) takes at
 most 1.5x the run without it. The other pair suites are timed on their first `--others-limit`
 items, for their per-suite cost (reported, not judged: a smaller run makes the same ten
-explanations a larger share). Each integrated-gradients step count in `--steps` is measured too
-(`--explain-steps N`; 0 is the default); the verdict line is for the first.
+explanations a larger share). Each integrated-gradients step count in `--steps` (CrowS-Pairs) and
+`--others-steps` (the rest) is measured too (`--explain-steps N`; 0 is the default); the verdict
+line is for the first of `--steps`.
 
 Prints per suite: seconds without, seconds with, the ratio (wall time, judged; and CPU time of
 this process, steadier when the machine is shared), the explanations' largest
@@ -62,7 +63,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--steps", type=int, nargs="+", default=[0, 8, 32])
+    parser.add_argument("--steps", type=int, nargs="+", default=[0, 32], help="integrated-gradients steps timed on CrowS-Pairs")
+    parser.add_argument("--others-steps", type=int, nargs="+", default=[0], help="the same on the other suites")
     parser.add_argument("--others-limit", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per suite (medians)")
     parser.add_argument("--suites", nargs="+", default=["crows_pairs", "stereoset", "bbq", "counterfactual", "truthfulqa_mc"])
@@ -79,14 +81,15 @@ def main() -> int:
             timed_run(suite, args.model, Path(tmp) / f"warm-{suite}", 4, None)  # imports and file caches warm
             # Rounds interleave the run without explanations and each step count (A B C ... A B C ...):
             # medians of wall and CPU time, steadier than one of each on a shared machine.
-            times: dict[int | None, list[tuple[float, float]]] = {None: [], **{s: [] for s in args.steps}}
+            step_counts = args.steps if suite == TARGET_SUITE else args.others_steps
+            times: dict[int | None, list[tuple[float, float]]] = {None: [], **{s: [] for s in step_counts}}
             for r in range(args.rounds):
                 times[None].append(timed_run(suite, args.model, Path(tmp) / f"base-{suite}-{r}", limit, None))
-                for steps in args.steps:
+                for steps in step_counts:
                     out = Path(tmp) / f"explain-{suite}-{steps}-{r}"
                     times[steps].append(timed_run(suite, args.model, out, limit, ExplainOptions(args.k, Settings(steps=steps))))
             base, base_cpu = (statistics.median(t[i] for t in times[None]) for i in (0, 1))
-            for steps in args.steps:
+            for steps in step_counts:
                 out = Path(tmp) / f"explain-{suite}-{steps}-0"
                 with_explain, with_cpu = (statistics.median(t[i] for t in times[steps]) for i in (0, 1))
                 ratio = with_explain / base

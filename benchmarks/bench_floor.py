@@ -373,7 +373,7 @@ def main() -> int:
     parser.add_argument("--bbq", type=int, default=48, help="BBQ questions (default 48)")
     parser.add_argument("--truthfulqa", type=int, default=16, help="TruthfulQA questions (default 16)")
     parser.add_argument("--docs", type=int, default=16, help="perplexity documents (default 16)")
-    parser.add_argument("--auto-share", type=float, default=0.5, help="share of each workload for the batch-size sweep")
+    parser.add_argument("--auto-share", type=float, default=1.0, help="share of each workload for the batch-size sweep (default: all of it)")
     parser.add_argument("--quick", action="store_true", help="a third of every workload, one round (a smoke run)")
     parser.add_argument("--skip", nargs="*", default=(), choices=("floor", "auto", "bfloat16", "startup"))
     args = parser.parse_args()

@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.cache import default_cache_dir
-from harness.commands.run import batch_size
+from harness.commands.run import batch_size, shared_options
 from harness.compress.spec import AUDIT_SUITES
 from harness.executors import EXECUTORS
 
@@ -58,23 +57,8 @@ def main(args: argparse.Namespace) -> int:
     options = RunOptions(
         suites=suites,
         model=args.model,
-        out=args.out,
-        limit=args.limit,
-        seed=args.seed,
-        batch_size=args.batch_size,
-        max_length=args.max_length,
-        device=args.device,
-        dtype=args.dtype,
-        cache_dir=args.cache_dir or default_cache_dir(),
-        use_cache=not args.no_cache,
-        show_progress=not args.quiet and sys.stderr.isatty(),
         suite_params={"classifier": args.classifier, "samples": args.samples},
-        executor=args.executor,
-        ray_address=args.ray_address,
-        workers=args.workers,
-        cpus_per_worker=args.cpus_per_worker,
-        gpus_per_worker=args.gpus_per_worker,
-        compress_embeddings=args.compress_embeddings,
+        **shared_options(args),
     )
     result = run_audit(options, variants, argv=["harness", *sys.argv[1:]], replicates=args.replicates)
     html = write_html(result, args.out / "audit.html")

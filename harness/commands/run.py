@@ -102,21 +102,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     squeeze.add_argument("--compress-embeddings", action="store_true", help="with --compress: transform the embeddings and the output head too (left alone by default)")
 
 
+def shared_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The RunOptions fields that `harness run` and `harness audit` take from the same flags."""
+    return {
+        "out": args.out,
+        "limit": args.limit,
+        "seed": args.seed,
+        "batch_size": args.batch_size,
+        "max_length": args.max_length,
+        "device": args.device,
+        "dtype": args.dtype,
+        "cache_dir": args.cache_dir or default_cache_dir(),
+        "use_cache": not args.no_cache,
+        "show_progress": not args.quiet and sys.stderr.isatty(),
+        "executor": args.executor,
+        "ray_address": args.ray_address,
+        "workers": args.workers,
+        "cpus_per_worker": args.cpus_per_worker,
+        "gpus_per_worker": args.gpus_per_worker,
+        "compress_embeddings": args.compress_embeddings,
+    }
+
+
 def options_from_args(args: argparse.Namespace) -> RunOptions:
     return RunOptions(
         suites=tuple(args.suites),
         model=args.model[0] if args.model else None,
-        out=args.out,
         data=args.data,
-        limit=args.limit,
-        seed=args.seed,
-        batch_size=args.batch_size,
-        max_length=args.max_length,
-        device=args.device,
-        dtype=args.dtype,
-        cache_dir=args.cache_dir or default_cache_dir(),
-        use_cache=not args.no_cache,
-        show_progress=not args.quiet and sys.stderr.isatty(),
         suite_params={
             "classifier": args.classifier,
             "samples": args.samples,
@@ -127,15 +139,10 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
             "fewshot_data": args.fewshot_data,
         },
         guard=args.guard,
-        executor=args.executor,
-        ray_address=args.ray_address,
-        workers=args.workers,
-        cpus_per_worker=args.cpus_per_worker,
-        gpus_per_worker=args.gpus_per_worker,
         trust_server_logprobs=args.trust_server_logprobs,
         explain=explain_options(args),
         compress=args.compress,
-        compress_embeddings=args.compress_embeddings,
+        **shared_options(args),
     )
 
 

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from typing import Any
 
+from harness.api import ModelInfo
 from harness.compress.spec import CompressSpec, parse_spec
 from harness.errors import HarnessError
 
@@ -115,3 +117,11 @@ def compression_from(compress: str | None, embeddings: bool, model_name: str, ca
             raise HarnessError("--compress-embeddings applies with --compress SPEC; give a SPEC or drop it")
         return None
     return Compression(spec=parse_spec(compress), embeddings=embeddings, model_name=model_name, cache_dir=cache_dir)
+
+
+def with_compression(identity: ModelInfo, compression: Compression | None) -> ModelInfo:
+    """A torch adapter's `info`: its identity, and with --compress what the transform did (known
+    once the model loads) under details["compression"]."""
+    if compression is None:
+        return identity
+    return replace(identity, details={**identity.details, "compression": compression.details(identity.fingerprint)})

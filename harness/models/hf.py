@@ -17,7 +17,6 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from harness.api import (
     Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, ModelInfo, RollingLoglikelihood, TokenLogprobs,
 )
 from harness.cache import default_cache_dir
-from harness.compress.adapter import compression_from
+from harness.compress.adapter import compression_from, with_compression
 from harness.errors import HarnessError
 from harness.models.settings import check_device_and_dtype
 from harness.models.hashing import cached_file_sha256
@@ -183,11 +182,7 @@ class HFModel:
     @property
     def info(self) -> ModelInfo:
         """The identity, and with --compress what the transform did (known once the model loads)."""
-        identity = self._identity
-        if self.compression is None:
-            return identity
-        details = {**identity.details, "compression": self.compression.details(identity.fingerprint)}
-        return replace(identity, details=details)
+        return with_compression(self._identity, self.compression)
 
     @cached_property
     def _identity(self) -> ModelInfo:

@@ -19,7 +19,6 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from harness.api import (
     Generation, GenerationRequest, Loglikelihood, LoglikelihoodRequest, ModelInfo, RollingLoglikelihood, TokenLogprobs,
 )
 from harness.cache import default_cache_dir
-from harness.compress.adapter import compression_from
+from harness.compress.adapter import compression_from, with_compression
 from harness.errors import HarnessError
 from harness.models.settings import check_device_and_dtype
 from harness.models.hashing import cached_file_sha256
@@ -122,11 +121,7 @@ class ScratchModel:
     @property
     def info(self) -> ModelInfo:
         """The identity, and with --compress what the transform did (known once the model loads)."""
-        identity = self._identity
-        if self.compression is None:
-            return identity
-        details = {**identity.details, "compression": self.compression.details(identity.fingerprint)}
-        return replace(identity, details=details)
+        return with_compression(self._identity, self.compression)
 
     @cached_property
     def _identity(self) -> ModelInfo:

@@ -74,7 +74,14 @@ def data_path(spec: SuiteSpec, path: Path | None) -> tuple[Path, bool]:
     if path is not None:
         return path, False
     if spec.data is None:
-        from harness.errors import HarnessError
-
         raise HarnessError(f"suite {spec.name} has no built-in data; give one with --data FILE")
     return spec.data, True
+
+
+def suite_params(spec: SuiteSpec, defaults: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    """The suite YAML's `params` over `defaults`, then the command line's `overrides` that are not
+    None; a param the suite does not know is a one-line error naming the file."""
+    unknown = set(spec.params) - set(defaults)
+    if unknown:
+        raise HarnessError(f"{spec.path}: unknown param(s) {', '.join(sorted(unknown))}; known: {', '.join(defaults)}")
+    return {**defaults, **spec.params, **{k: v for k, v in overrides.items() if v is not None}}

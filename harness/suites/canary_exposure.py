@@ -32,7 +32,7 @@ from harness.privacy.canaries import CANARY_FILE, Canary, CanarySet, Space, read
 from harness.privacy.exposure import SkewNormalFit, exact_rank, exposure_from_rank
 from harness.resources import SuiteSpec, file_sha256, load_model_spec
 from harness.stats import bootstrap_ci
-from harness.suites.base import Dataset, Record, SuiteResult, item_seed
+from harness.suites.base import Dataset, Record, SuiteResult, item_seed, suite_params
 
 SOURCE = "Carlini et al. 2019, The Secret Sharer (exposure = log2|R| - log2 rank)"
 DEFAULTS: dict[str, Any] = {"candidates": 4096, "exact_limit": 20000}
@@ -52,10 +52,7 @@ class CanaryExposureSuite:
     def __init__(self, spec: SuiteSpec, model: str | None = None) -> None:
         self.spec = spec
         self.model = model
-        unknown = set(spec.params) - set(DEFAULTS)
-        if unknown:
-            raise HarnessError(f"{spec.path}: unknown param(s) {', '.join(sorted(unknown))}; known: {', '.join(DEFAULTS)}")
-        params = {**DEFAULTS, **spec.params}
+        params = suite_params(spec, DEFAULTS)
         try:
             self.n_candidates = int(params["candidates"])
             self.exact_limit = int(params["exact_limit"])

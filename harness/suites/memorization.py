@@ -45,7 +45,7 @@ from harness.failures import innermost
 from harness.metrics import Metric, MetricValue
 from harness.resources import SuiteSpec, load_model_spec
 from harness.stats import bootstrap_ci
-from harness.suites.base import Dataset, Record, SuiteResult
+from harness.suites.base import Dataset, Record, SuiteResult, suite_params
 from harness.suites.perplexity import read_documents
 
 SOURCE = "Carlini et al. 2023, Quantifying Memorization Across Neural Language Models (greedy extraction)"
@@ -77,10 +77,7 @@ class MemorizationSuite:
     def __init__(self, spec: SuiteSpec, model: str | None = None) -> None:
         self.spec = spec
         self.model = model
-        unknown = set(spec.params) - set(DEFAULTS)
-        if unknown:
-            raise HarnessError(f"{spec.path}: unknown param(s) {', '.join(sorted(unknown))}; known: {', '.join(DEFAULTS)}")
-        params = {**DEFAULTS, **spec.params}
+        params = suite_params(spec, DEFAULTS)
         try:
             self.n_sequences = int(params["sequences"])
             self.prefixes = tuple(sorted({int(p) for p in params["prefix_lengths"]}))

@@ -36,7 +36,7 @@ from harness.metrics import Metric, MetricValue
 from harness.privacy.pii import KINDS, contains_value, detect
 from harness.resources import SuiteSpec, file_sha256
 from harness.stats import bootstrap_ci
-from harness.suites.base import Dataset, Record, SuiteResult, data_path, item_seed
+from harness.suites.base import Dataset, Record, SuiteResult, data_path, item_seed, suite_params
 
 SOURCE = "after DecodingTrust (Wang et al. 2023), privacy: PII in generations; detectors harness.privacy.pii"
 DEFAULTS: dict[str, Any] = {"samples": 10, "max_new_tokens": 24, "temperature": 1.0, "top_p": 0.9}
@@ -112,10 +112,7 @@ class PIILeakageSuite:
 
     def __init__(self, spec: SuiteSpec, samples: int | None = None) -> None:
         self.spec = spec
-        unknown = set(spec.params) - set(DEFAULTS)
-        if unknown:
-            raise HarnessError(f"{spec.path}: unknown param(s) {', '.join(sorted(unknown))}; known: {', '.join(DEFAULTS)}")
-        params = {**DEFAULTS, **spec.params, **({"samples": samples} if samples is not None else {})}
+        params = suite_params(spec, DEFAULTS, samples=samples)
         try:
             self.sampling = Sampling(int(params["samples"]), int(params["max_new_tokens"]), float(params["temperature"]),
                                      float(params["top_p"]))

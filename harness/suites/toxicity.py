@@ -37,7 +37,7 @@ from harness.errors import HarnessError
 from harness.metrics import Metric, MetricValue
 from harness.resources import SuiteSpec, file_sha256
 from harness.stats import bootstrap_ci
-from harness.suites.base import Dataset, Record, SuiteResult, data_path, item_seed
+from harness.suites.base import Dataset, Record, SuiteResult, data_path, item_seed, suite_params
 from harness.toxicity.base import Classifier
 from harness.toxicity.guard import GuardedModel
 from harness.toxicity.prompts import Prompt, read_prompts
@@ -91,10 +91,7 @@ class ToxicitySuite:
 
     def __init__(self, spec: SuiteSpec, classifier: str | None = None, samples: int | None = None) -> None:
         self.spec = spec
-        unknown = set(spec.params) - set(DEFAULTS)
-        if unknown:
-            raise HarnessError(f"{spec.path}: unknown param(s) {', '.join(sorted(unknown))}; known: {', '.join(DEFAULTS)}")
-        params = {**DEFAULTS, **spec.params, **({"samples": samples} if samples is not None else {})}
+        params = suite_params(spec, DEFAULTS, samples=samples)
         self.classifier_name = classifier if classifier is not None else str(params["classifier"])
         self.classifier_spec = parse_spec(self.classifier_name)
         try:

@@ -29,7 +29,7 @@ from harness.errors import HarnessError
 from harness.metrics import Metric, MetricValue
 from harness.resources import SuiteSpec, file_sha256
 from harness.stats import bootstrap_ci
-from harness.suites.base import Dataset, Record, SuiteResult, data_path
+from harness.suites.base import Dataset, Record, SuiteResult, data_path, suite_params
 from harness.toxicity import filter_metrics as fm
 from harness.toxicity.base import Classifier
 from harness.toxicity.labelled import LabelledItem, read_labelled
@@ -75,10 +75,7 @@ class ToxicityFilterSuite:
     def __init__(self, spec: SuiteSpec, classifier: str | None = None, text_column: str | None = None,
                  label_column: str | None = None, positive: str | None = None) -> None:
         self.spec = spec
-        unknown = set(spec.params) - set(DEFAULTS)
-        if unknown:
-            raise HarnessError(f"{spec.path}: unknown param(s) {', '.join(sorted(unknown))}; known: {', '.join(DEFAULTS)}")
-        params = {**DEFAULTS, **spec.params}
+        params = suite_params(spec, DEFAULTS)
         self.classifier_name = classifier if classifier is not None else str(params["classifier"])
         self.classifier_spec = parse_spec(self.classifier_name)
         self.threshold = suite_threshold(self.classifier_spec, params["threshold"], spec.path)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from harness.api import LoglikelihoodRequest
-from harness.explain.compute import explain_span
+from harness.explain.compute import explain_span, explain_spans
 from harness.report.explain_panels import _decode
 from tests.explain.conftest import SUITES, read_lines
 
@@ -81,3 +81,23 @@ def test_scratch_attention_weights(tiny_scratch: Path) -> None:
         mask = torch.ones(ids.shape[1], ids.shape[1], dtype=torch.bool).tril()
         expected = scores.masked_fill(~mask, float("-inf")).softmax(-1)[0].numpy()
     np.testing.assert_allclose(att[0], expected, atol=1e-6)
+
+
+def test_batched_options_equal_each_option_alone(tiny_llama: Path, tiny_scratch: Path) -> None:
+    """The options' own passes run right-padded in one batch: every row's log-probs, gradient x
+    input and attention rows are those of the option explained alone."""
+    from harness.models.hf import HFModel
+    from harness.models.scratch import ScratchModel
+
+    texts = ["The nurse left.", "Old people are slow.", "The council met late."]
+    for adapter in (HFModel(name="tiny", path=str(tiny_llama)), ScratchModel(name="tiny", path=str(tiny_scratch))):
+        ex = adapter.explainer()
+        spans = ex.spans([LoglikelihoodRequest("", t) for t in texts])
+        assert len({len(s.inputs) for s in spans}) > 1  # padding is exercised
+        together = explain_spans(ex, spans, steps=0)
+        for span, batched in zip(spans, together):
+            alone = explain_span(ex, span, steps=0)
+            np.testing.assert_allclose(batched.logprobs, alone.logprobs, atol=1e-5)
+            np.testing.assert_allclose(batched.grad_x_input, alone.grad_x_input, atol=1e-5)
+            np.testing.assert_allclose(batched.attention.astype(np.float32), alone.attention.astype(np.float32), atol=1e-3)
+            assert batched.integrated_gradients is None and batched.completeness_error is None

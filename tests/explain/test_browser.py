@@ -17,8 +17,8 @@ from harness.gate.policy import Policy
 from harness.gate.runs import load_run
 from harness.report.build import build_scorecard
 from harness.report.render import write_html
+from tests.browser import headless_chromium
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 SCRIPT = "<script>window.__pwned = 1</script>"
 IMG = '<img src=x onerror="window.__pwned = 2">'
 HOSTILE_MORE = f"The caretaker wrote {SCRIPT} on the board."
@@ -27,24 +27,7 @@ HOSTILE_LESS = f"The manager wrote {IMG} on the board."
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.fail("Chromium is not installed: run `make browser` (installs Debian chromium and chromium-driver)")
-    import os
-
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never reach the network
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-                 "--disable-sync", "--window-size=1400,900"):
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    yield driver
-    driver.quit()
+    yield from headless_chromium(tmp_path_factory)
 
 
 def hostile_pairs(path: Path) -> Path:

@@ -17,36 +17,14 @@ from harness.gate.policy import Policy
 from harness.gate.runs import load_run
 from harness.report.build import build_scorecard
 from harness.report.render import write_html
+from tests.browser import HEIGHT, WIDTH, headless_chromium
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-WIDTH, HEIGHT = 1400, 900  # "a screen"
 MAX_COLLAPSED = 3 * HEIGHT  # the demo scorecard, collapsed, fits in about three screen heights
-FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic", f"--window-size={WIDTH},{HEIGHT}",
-)
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.fail("Chromium is not installed: run `make browser` (installs Debian chromium and chromium-driver)")
-    import os
-
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never reach the network
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    # The driver path is given explicitly, so Selenium Manager never looks for (or downloads) one.
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    yield driver
-    driver.quit()
+    yield from headless_chromium(tmp_path_factory)
 
 
 def open_page(browser, page: Path):  # type: ignore[no-untyped-def]
