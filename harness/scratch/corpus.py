@@ -10,6 +10,7 @@ which is recorded with the checkpoint.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import re
 import sys
@@ -65,10 +66,17 @@ def read_corpus(paths: list[Path]) -> Corpus:
 
 def default_corpus() -> Corpus:
     """pydoc topics, then module/class/function docstrings of the standard library, in file order."""
+    return _documentation(tuple(_stdlib_sources()))
+
+
+@functools.cache
+def _documentation(sources: tuple[Path, ...]) -> Corpus:
+    """Read once per process for the same files (about 2 s for the whole standard library; a
+    scorecard with a baseline needs it for both runs' samples)."""
     from pydoc_data.topics import topics
 
     documents = [text.strip() for _, text in sorted(topics.items()) if text.strip()]
-    for path in _stdlib_sources():
+    for path in sources:
         documents.extend(_docstrings(path))
     version = ".".join(map(str, sys.version_info[:3]))
     return Corpus(tuple(documents), f"Python {version} standard library documentation (pydoc_data.topics and docstrings)")
