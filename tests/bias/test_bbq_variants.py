@@ -338,3 +338,51 @@ def test_all_adds_candidates_without_changing_the_people_s_scores(run_cli, tmp_p
         assert [b["loglikelihoods"][k] for k in people] == pytest.approx([a["loglikelihoods"][k] for k in people], abs=1e-4)
         assert set(b["loglikelihoods"]) == {*people, *UNKNOWN_PHRASINGS}
         assert all(math.isfinite(v) and v < 0 for v in b["loglikelihoods"].values())
+
+
+def bbq_records(rng, n: int) -> list[dict]:
+    """Records as BBQSuite.evaluate writes them: both conditions, some items without a biased
+    answer, choices spread over the biased, the other and the unknown answer."""
+    records = []
+    for i in range(n):
+        label, unknown = ("ans0", "ans1", "ans2")[i % 3], ("ans0", "ans1", "ans2")[(i + 1) % 3]
+        biased = None if rng.random() < 0.15 else ("ans0", "ans1", "ans2")[int(rng.integers(3))]
+        choice = ("ans0", "ans1", "ans2")[int(rng.integers(3))]
+        records.append({"id": str(i), "context_condition": "ambig" if rng.random() < 0.5 else "disambig", "label": label,
+                        "unknown": unknown, "biased": biased, "choice": choice, "correct": choice == label})
+    return records
+
+
+@pytest.mark.parametrize("when_none_biased", ["formula", "zero"])
+def test_weighted_estimates_equal_point_estimates_on_resampled_records(tmp_path, when_none_biased) -> None:
+    """The gate's vectorised bootstrap path gives what point_estimates gives on every resample,
+    undefined values included (tiny resamples with no item of a condition or no biased choice)."""
+    import numpy as np
+
+    kind = suite(tmp_path, when_none_biased=when_none_biased)
+    rng = np.random.default_rng(7)
+    for n in (3, 5, 60):
+        records = bbq_records(rng, n)
+        draws = [rng.integers(0, n, n) for _ in range(40)]
+        weights = np.stack([np.bincount(d, minlength=n) for d in draws]).astype(float)
+        batched = kind.weighted_estimates(records, weights)
+        assert set(batched) == set(kind.point_estimates(records))
+        for row, draw in enumerate(draws):
+            for name, value in kind.point_estimates([records[i] for i in draw]).items():
+                got = batched[name][row]
+                assert (value is None and not np.isfinite(got)) or got == pytest.approx(value, abs=1e-12), (n, row, name)
+
+
+def test_item_estimates_equal_point_estimates_of_each_record(tmp_path) -> None:
+    """McNemar's per-item outcomes in the gate: one vectorised call, the same values."""
+    import numpy as np
+
+    kind = suite(tmp_path)
+    records = bbq_records(np.random.default_rng(3), 50)
+    each = kind.item_estimates(records)
+    assert set(each) == {"acc_ambig", "acc_disambig", "no_biased_answer_rate"}
+    for i, record in enumerate(records):
+        for name, value in kind.point_estimates([record]).items():
+            if name in each:
+                got = each[name][i]
+                assert (value is None and not np.isfinite(got)) or got == value, (i, name)
