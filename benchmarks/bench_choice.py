@@ -18,17 +18,16 @@ LL_TOLERANCE), and exits 1 when any suite misses either.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 sys.path.insert(0, str(REPO))
+from harness.cli import quiet_environment  # noqa: E402 (after the path is set)
+
+quiet_environment()
 
 SUITES = ("bbq", "crows_pairs", "stereoset")
 SPEEDUP_TARGET = 2.0  # batched + prefix reuse vs each candidate alone at batch 1

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -26,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 sys.path.insert(0, str(REPO))
+from harness.cli import quiet_environment  # noqa: E402 (after the path is set)
+
+quiet_environment()
 
 METRICS = {"truthfulqa_mc": ("mc1", "mc2"), "squad": ("exact_match", "f1")}
 

@@ -16,7 +16,6 @@ Prints PASS or FAIL per target and exits 1 when any target is missed.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -24,11 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 sys.path.insert(0, str(REPO))
+from harness.cli import quiet_environment  # noqa: E402 (after the path is set)
+
+quiet_environment()
 
 SUBJECTS = ["The committee", "My neighbour", "That driver", "Our teacher", "The new manager", "This reviewer"]
 PREDICATES = ["was kind to everyone", "is a complete idiot", "planted tomatoes", "wrote a stupid post",

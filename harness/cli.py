@@ -48,19 +48,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not args.online:
+def quiet_environment(*, online: bool = False) -> None:
+    """What a harness process sets before transformers loads (the CLI, and the benchmarks, which
+    call the runner directly): offline unless asked, no progress bars or info logs from
+    transformers and the hub, and none of torchao's warnings: transformers imports torchao
+    whenever it is installed, and it warns about each CUDA-only kernel library it cannot load on
+    a CPU, and torch about its enums, on every run."""
+    if not online:
         for var in OFFLINE_VARIABLES:
             os.environ.setdefault(var, "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    # torchao, which transformers imports whenever it is installed, warns about each CUDA-only
-    # kernel library it cannot load on a CPU, and torch about its enums: noise on every run.
     for noisy in ("torchao", "torch.utils._pytree"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    quiet_environment(online=args.online)
     try:
         return int(importlib.import_module(args._module).main(args) or 0)
     except HarnessError as e:
