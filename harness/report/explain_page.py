@@ -10,7 +10,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.journal import atomic_write_text
-from harness.report.explain_panels import ExplainSection, item_panel
+from harness.report.explain_panels import section
 from harness.report.render import TEMPLATES
 
 
@@ -18,9 +18,9 @@ def render_page(suite: str, model: str, lines: Sequence[dict[str, Any]]) -> str:
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined)
-    section = ExplainSection(tuple(item_panel(line) for line in lines), "")
+    panels = section(lines)
     generated = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    return env.get_template("explain.html.j2").render(suite=suite, model=model, section=section, generated_at=generated)
+    return env.get_template("explain.html.j2").render(suite=suite, model=model, section=panels, generated_at=generated)
 
 
 def write_page(path: Path, suite: str, model: str, lines: Sequence[dict[str, Any]]) -> Path:

@@ -31,6 +31,15 @@ NOTE = (
     "the integrated gradients miss f(input) − f(baseline). Attention weights show where the model "
     "looks, not why it prefers an option: they are not explanations by themselves (Jain & Wallace 2019)."
 )
+# The same for explanations without integrated gradients (harness run --explain's default).
+NOTE_WITHOUT_IG = (
+    "How to read these panels. Token differences add up to the difference of the two options' "
+    "log-likelihoods that the suite recorded. Gradient × input is a first-order attribution: the "
+    "gradient at the input times the input, measured from the zero embedding; it says which tokens "
+    "the log-likelihood is locally most sensitive to, not how much each contributes. Attention "
+    "weights show where the model looks, not why it prefers an option: they are not explanations by "
+    "themselves (Jain & Wallace 2019)."
+)
 
 
 @dataclass(frozen=True)
@@ -234,13 +243,20 @@ def item_panel(line: dict[str, Any]) -> ItemPanel:
     )
 
 
+def section(lines: Sequence[dict[str, Any]], note: str = "") -> ExplainSection:
+    """The panels of explanation lines, with the reading note that fits them (integrated
+    gradients or not)."""
+    with_ig = not lines or any(line["settings"]["steps"] for line in lines)
+    return ExplainSection(tuple(item_panel(line) for line in lines), note, NOTE if with_ig else NOTE_WITHOUT_IG)
+
+
 def load_section(path: Path) -> ExplainSection | None:
     """The panels of an explain file; None when the run has none for the suite."""
     if not path.exists():
         return None
     try:
         lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
-        return ExplainSection(tuple(item_panel(line) for line in lines), "" if lines else "no item of this suite had a bias signal to explain")
+        return section(lines, "" if lines else "no item of this suite had a bias signal to explain")
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
         return ExplainSection((), f"{path}: unreadable explanations ({type(e).__name__}: {e})")
 

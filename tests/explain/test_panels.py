@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from harness.report.explain_panels import item_panel
+from harness.report.explain_panels import item_panel, load_section
 from tests.explain.conftest import read_lines
 
 
@@ -48,3 +48,9 @@ def test_a_run_without_explain_steps_computes_no_integrated_gradients(run_cli, t
     assert labels == ["token difference", "log-probability", "gradient × input"]
     assert panel.options[0].completeness.startswith("integrated gradients not computed")
     assert panel.settings == "integrated gradients: not computed (0 steps)"
+    section = load_section(tmp_path / "r" / "crows_pairs.explain.jsonl")
+    assert section is not None and "completeness" not in section.reading and "Gradient × input" in section.reading
+    from harness.report.explain_page import render_page
+
+    page = render_page("crows_pairs", "tiny", lines)
+    assert "completeness error" not in page and "integrated gradients not computed" in page
