@@ -27,7 +27,7 @@ import torch
 
 from harness.explain.capability import Explainer
 from harness.explain.settings import DEFAULT_STEPS
-from harness.models.scoring import length_sorted_batches, target_logprobs
+from harness.models.scoring import PaddedBatch, length_sorted_batches, target_logprobs
 from harness.tokens import Span
 
 # Interpolated sequences are batched up to this many tokens per forward pass (memory stays modest).
@@ -162,10 +162,7 @@ def first_passes(
     device = explainer.device
     for batch in length_sorted_batches([len(s.inputs) for s in spans], "auto", token_budget, max_rows):
         chosen = [spans[i] for i in batch]
-        T = max(len(s.inputs) for s in chosen)
-        ids = torch.zeros((len(chosen), T), dtype=torch.long, device=device)  # padding: token 0, never seen by real positions
-        for r, s in enumerate(chosen):
-            ids[r, : len(s.inputs)] = torch.tensor(s.inputs, dtype=torch.long, device=device)
+        ids = PaddedBatch.of([s.inputs for s in chosen], pad_id=0).input_ids.to(device)  # token 0 pads: never seen by real positions
         with torch.no_grad():
             x = explainer.embed(ids).detach()  # (B, T, C)
         inputs = x.clone().requires_grad_(True)

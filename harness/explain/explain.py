@@ -93,11 +93,6 @@ def explain_items(explainer: Explainer, items: Sequence[Item], settings: Setting
     return [_line(explainer, item, explained[2 * i], explained[2 * i + 1], *segs[i], settings) for i, item in enumerate(items)]
 
 
-def explain_item(explainer: Explainer, *, settings: Settings, **item: Any) -> dict[str, Any]:
-    """The explanation line of one item (the fields of `Item` as keywords)."""
-    return explain_items(explainer, [Item(**item)], settings)[0]
-
-
 def _line(
     explainer: Explainer, item: Item, a: TextExplanation, b: TextExplanation, segs: Sequence[Segment], back: Sequence[Segment],
     settings: Settings,

@@ -11,7 +11,7 @@ from harness.errors import HarnessError
 
 DEFAULT_STEPS = 32  # `harness explain`: integrated gradients on the items asked for
 # `harness run --explain K`: none unless --explain-steps asks. Each step is a forward and a backward
-# pass over the option, so 32 steps made a built-in CrowS-Pairs run with --explain 10 take 5.4x
+# pass over the option, so 32 steps made a built-in CrowS-Pairs run with --explain 10 take 4.8x
 # the run without it (benchmarks/bench_explain.py), against 1.2x for token differences, gradient x
 # input and attention; and on SmolLM2-135M the log-likelihood along the straight path from every
 # baseline tried is rough (jumps of several nats between neighbouring points), so 32 steps leave

@@ -147,7 +147,7 @@ def test_other_option_baseline_puts_all_attribution_on_the_differing_tokens(tiny
     """With the other option's aligned tokens as baseline, shared tokens are the same at input and
     baseline, so their integrated gradients are exactly 0 and the differing words carry
     f(x) - f(x'), where x' is this text with the other option's words in place."""
-    from harness.explain.explain import explain_item
+    from harness.explain.explain import Item, explain_items
     from harness.explain.settings import Settings
     from harness.explain.targets import Choice
     from harness.models.hf import HFModel
@@ -155,9 +155,9 @@ def test_other_option_baseline_puts_all_attribution_on_the_differing_tokens(tiny
     adapter = HFModel(name="tiny", path=str(tiny_llama))
     more, less = "My grandmother could not work out the app.", "My niece could not work out the app."
     requests = {"a": LoglikelihoodRequest("", more), "b": LoglikelihoodRequest("", less)}
-    line = explain_item(adapter.explainer(), item_id="x", suite="s", kind="crows_pairs", signal_name="d",
-                        choice=Choice("a", "b", 0.0), requests=requests, recorded={"a": 0.0, "b": 0.0},
-                        settings=Settings(steps=64, baseline="other"))
+    item = Item(item_id="x", suite="s", kind="crows_pairs", signal_name="d", choice=Choice("a", "b", 0.0),
+                requests=requests, recorded={"a": 0.0, "b": 0.0})
+    (line,) = explain_items(adapter.explainer(), [item], Settings(steps=64, baseline="other"))
     a = line["options"][0]
     shared = {i for s in line["segments"] if s["same"] for i in range(*s["a"]) if i < len(a["tokens"]) - 1}
     assert shared and all(a["integrated_gradients"][i] == 0.0 for i in shared)
